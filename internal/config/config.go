@@ -1,0 +1,197 @@
+// Package config holds flink-agent's configuration: the YAML file, its
+// defaults, and the validation that makes a bad setting a startup error
+// naming its key (exit code 2) instead of a surprise at 3 a.m.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration. YAML keys mirror the flags: the flag
+// --flink.rest-url is the key flink.rest_url.
+type Config struct {
+	Flink     Flink     `yaml:"flink"`
+	Logs      Logs      `yaml:"logs"`
+	Loki      Loki      `yaml:"loki"`
+	DogStatsD DogStatsD `yaml:"dogstatsd"`
+	PagerDuty PagerDuty `yaml:"pagerduty"`
+	Web       Web       `yaml:"web"`
+	Log       Log       `yaml:"log"`
+	Shutdown  Shutdown  `yaml:"shutdown"`
+
+	// lines maps dotted keys to where the file set them, so that Validate
+	// can point at the line too.
+	lines map[string]int
+}
+
+// Flink is the REST scrape of the JobManager. An empty RestURL disables it,
+// which is how TaskManager sidecars run.
+type Flink struct {
+	RestURL          string    `yaml:"rest_url"`
+	ScrapeInterval   Duration  `yaml:"scrape_interval"`
+	ScrapeTimeout    Duration  `yaml:"scrape_timeout"`
+	MaxResponseBytes ByteSize  `yaml:"max_response_bytes"`
+	TLS              TLS       `yaml:"tls"`
+	BasicAuth        BasicAuth `yaml:"basic_auth"`
+	// StuckRatio of the checkpoint timeout after which an in-progress
+	// checkpoint counts as stuck.
+	StuckRatio float64 `yaml:"stuck_ratio"`
+	// ConfigLintInterval is how often /jobmanager/config is re-read for
+	// the S3 entropy-injection lint.
+	ConfigLintInterval Duration `yaml:"config_lint_interval"`
+}
+
+// Logs is the tailer: which files, where positions are kept, how lines
+// become events.
+type Logs struct {
+	Paths          []string  `yaml:"paths"`
+	PositionsFile  string    `yaml:"positions_file"`
+	SyncPeriod     Duration  `yaml:"sync_period"`
+	PollInterval   Duration  `yaml:"poll_interval"`
+	MaxBufferBytes ByteSize  `yaml:"max_buffer_bytes"`
+	Container      string    `yaml:"container"`
+	Multiline      Multiline `yaml:"multiline"`
+	Redaction      Redaction `yaml:"redaction"`
+	// ThrottleWindow is how far apart an S3 throttling event and a failed
+	// checkpoint may be for the failure to be attributed to throttling.
+	ThrottleWindow Duration `yaml:"throttle_window"`
+}
+
+// Multiline groups a log4j record and its stack trace into one event.
+type Multiline struct {
+	Mode          string   `yaml:"mode"` // log4j | json
+	StartPattern  Regexp   `yaml:"start_pattern"`
+	IdleTimeout   Duration `yaml:"idle_timeout"`
+	MaxEventBytes ByteSize `yaml:"max_event_bytes"`
+}
+
+// Redaction removes secrets before anything leaves the pod.
+type Redaction struct {
+	// DisableBuiltin turns off the built-in rules (AWS keys, passwords, …).
+	DisableBuiltin bool            `yaml:"disable_builtin"`
+	Rules          []RedactionRule `yaml:"rules"`
+}
+
+// RedactionRule replaces every match of Regex with Replacement.
+type RedactionRule struct {
+	Name        string `yaml:"name"`
+	Regex       Regexp `yaml:"regex"`
+	Replacement string `yaml:"replacement"`
+}
+
+// Loki is the push client. An empty URL disables shipping (the tailer still
+// runs for log metrics).
+type Loki struct {
+	URL             string            `yaml:"url"`
+	TenantID        string            `yaml:"tenant_id"`
+	BatchBytes      ByteSize          `yaml:"batch_bytes"`
+	BatchWait       Duration          `yaml:"batch_wait"`
+	Timeout         Duration          `yaml:"timeout"`
+	MinBackoff      Duration          `yaml:"min_backoff"`
+	MaxBackoff      Duration          `yaml:"max_backoff"`
+	MaxRetries      int               `yaml:"max_retries"` // 0: retry until delivered
+	BasicAuth       BasicAuth         `yaml:"basic_auth"`
+	BearerTokenFile string            `yaml:"bearer_token_file"`
+	TLS             TLS               `yaml:"tls"`
+	Headers         map[string]string `yaml:"headers"`
+	ExternalLabels  map[string]string `yaml:"external_labels"`
+}
+
+// DogStatsD is the Datadog metrics and events client. An empty Address
+// disables it; "unix:///path" selects a Unix domain socket.
+type DogStatsD struct {
+	Address string   `yaml:"address"`
+	Tags    []string `yaml:"tags"`
+	Events  bool     `yaml:"events"`
+}
+
+// PagerDuty pages directly through the Events API v2 when RoutingKeyFile is
+// set. The primary path is alert rules through Alertmanager or Datadog.
+type PagerDuty struct {
+	RoutingKeyFile      string   `yaml:"routing_key_file"`
+	URL                 string   `yaml:"url"`
+	ConsecutiveFailures int      `yaml:"consecutive_failures"`
+	ThrottleSustained   Duration `yaml:"throttle_sustained"`
+}
+
+// Web is the agent's own HTTP endpoint.
+type Web struct {
+	ListenAddress string `yaml:"listen_address"`
+	EnablePprof   bool   `yaml:"enable_pprof"`
+}
+
+// Log is the agent's own logging.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Shutdown bounds the drain on SIGTERM.
+type Shutdown struct {
+	Timeout Duration `yaml:"timeout"`
+}
+
+// TLS is client TLS (optionally mutual).
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// BasicAuth reads its password from a file so that it can come from a
+// mounted Secret.
+type BasicAuth struct {
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// Default returns the configuration used when neither file nor flag says
+// otherwise.
+func Default() Config {
+	return Config{
+		Flink: Flink{
+			RestURL: "http://localhost:8081",
+			// Flink serves REST metrics from a cache refreshed every
+			// metrics.fetcher.update-interval (10 s): scraping faster
+			// only re-reads the same numbers.
+			ScrapeInterval:     Duration(15 * time.Second),
+			ScrapeTimeout:      Duration(10 * time.Second),
+			MaxResponseBytes:   16 << 20,
+			StuckRatio:         0.8,
+			ConfigLintInterval: Duration(10 * time.Minute),
+		},
+		Logs: Logs{
+			Paths:          []string{"/opt/flink/log/*.log"},
+			PositionsFile:  "/var/lib/flink-agent/positions.json",
+			SyncPeriod:     Duration(10 * time.Second),
+			PollInterval:   Duration(1 * time.Second),
+			MaxBufferBytes: 64 << 20,
+			Container:      "flink-main-container",
+			Multiline: Multiline{
+				Mode:          "log4j",
+				StartPattern:  MustRegexp(`^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}`),
+				IdleTimeout:   Duration(500 * time.Millisecond),
+				MaxEventBytes: 256 << 10,
+			},
+			ThrottleWindow: Duration(2 * time.Minute),
+		},
+		Loki: Loki{
+			BatchBytes: 1 << 20,
+			BatchWait:  Duration(time.Second),
+			Timeout:    Duration(10 * time.Second),
+			MinBackoff: Duration(500 * time.Millisecond),
+			MaxBackoff: Duration(5 * time.Minute),
+		},
+		DogStatsD: DogStatsD{Address: "localhost:8125", Events: true},
+		PagerDuty: PagerDuty{
+			URL:                 "https://events.pagerduty.com/v2/enqueue",
+			ConsecutiveFailures: 3,
+			ThrottleSustained:   Duration(5 * time.Minute),
+		},
+		Web:      Web{ListenAddress: ":9250"},
+		Log:      Log{Level: "info", Format: "logfmt"},
+		Shutdown: Shutdown{Timeout: Duration(20 * time.Second)},
+	}
+}

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every file in testdata/bad must fail with exactly this message: the key
+// (and line) it names is what a user reads at 3 a.m.
+var badConfigs = map[string]string{
+	"bad-dogstatsd-address.yaml":     `line 2: dogstatsd.address: invalid address "localhost" (want host:port or unix:///path)`,
+	"bad-dogstatsd-uds.yaml":         `line 2: dogstatsd.address: invalid address "unix://relative/dsd.socket" (want unix:///absolute/path)`,
+	"bad-duration.yaml":              `line 2: flink.scrape_interval: invalid duration "15x"`,
+	"bad-glob.yaml":                  `line 3: logs.paths[0]: invalid glob "/opt/flink/log/[.log"`,
+	"bad-listen-address.yaml":        `line 2: web.listen_address: invalid address "9250" (want host:port or :port)`,
+	"bad-log-level.yaml":             `line 2: log.level: must be one of debug, info, warn, error, got "verbose"`,
+	"bad-loki-url.yaml":              `line 2: loki.url: invalid URL "ftp://loki:3100" (want http:// or https:// with a host)`,
+	"bad-multiline-mode.yaml":        `line 3: logs.multiline.mode: must be one of log4j, json, got "xml"`,
+	"bad-redaction-regex.yaml":       "line 5: logs.redaction.rules[0].regex: invalid regular expression \"tok(en\": missing closing ): `tok(en`",
+	"bad-regex.yaml":                 "line 3: logs.multiline.start_pattern: invalid regular expression \"^(\\\\d{4}\": missing closing ): `^(\\d{4}`",
+	"bad-rest-url.yaml":              `line 2: flink.rest_url: invalid URL "localhost:8081" (want http:// or https:// with a host)`,
+	"bad-size.yaml":                  `line 2: logs.max_buffer_bytes: invalid size "64XB" (want e.g. 64MiB, 1MB or a number of bytes)`,
+	"basic-auth-no-password.yaml":    `line 3: loki.basic_auth: username and password_file must be set together`,
+	"duration-not-scalar.yaml":       `line 2: flink.scrape_timeout: expected a duration such as "15s"`,
+	"negative-shutdown-timeout.yaml": `line 2: shutdown.timeout: must be a positive duration`,
+	"not-yaml.yaml":                  `invalid YAML: line 2: found unexpected end of stream`,
+	"pagerduty-zero-failures.yaml":   `line 3: pagerduty.consecutive_failures: must be at least 1`,
+	"paths-not-list.yaml":            `line 2: logs.paths: expected a list`,
+	"retries-not-int.yaml":           "line 2: loki.max_retries: cannot unmarshal !!str `many` into int",
+	"section-not-mapping.yaml":       `line 1: flink: expected a mapping`,
+	"stuck-ratio-range.yaml":         `line 2: flink.stuck_ratio: must be in (0, 1], got 1.5`,
+	"tls-cert-without-key.yaml":      `line 3: flink.tls: cert_file and key_file must be set together`,
+	"unknown-key.yaml":               `line 2: flink.rest_urll: unknown key (valid: rest_url, scrape_interval, scrape_timeout, max_response_bytes, tls, basic_auth, stuck_ratio, config_lint_interval)`,
+}
+
+// LoadAndValidate is what check-config does.
+func loadAndValidate(path string) error {
+	c, err := Load(path)
+	if err != nil {
+		return err
+	}
+	return c.Validate()
+}
+
+func TestBadConfigs(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(badConfigs) {
+		t.Errorf("%d files in testdata/bad, %d in the table: keep them in step", len(files), len(badConfigs))
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			want, ok := badConfigs[name]
+			if !ok {
+				t.Fatalf("no expected message for %s", name)
+			}
+			err := loadAndValidate(f)
+			if err == nil {
+				t.Fatalf("accepted, want %q", want)
+			}
+			if err.Error() != want {
+				t.Errorf("got  %q\nwant %q", err.Error(), want)
+			}
+		})
+	}
+}
+
+func TestExampleConfigIsValidAndComplete(t *testing.T) {
+	c, err := Load("../../examples/flink-agent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// The example is the configuration reference: it must set every key.
+	for _, key := range allKeys(reflect.TypeOf(Config{}), "") {
+		if _, ok := c.lines[key]; !ok {
+			t.Errorf("examples/flink-agent.yaml does not document %s", key)
+		}
+	}
+}
+
+// allKeys lists the dotted keys of a config struct, not descending into
+// lists or maps.
+func allKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if tag == "" {
+			continue
+		}
+		key := join(prefix, tag)
+		keys = append(keys, key)
+		ft := t.Field(i).Type
+		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(unmarshalerType) {
+			keys = append(keys, allKeys(ft, key)...)
+		}
+	}
+	return keys
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEnvExpansion(t *testing.T) {
+	env := map[string]string{"LOKI": "http://loki:3100", "EMPTY": ""}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	raw := []byte(`
+loki:
+  url: ${LOKI}
+  tenant_id: ${TENANT:-team-a}
+  headers:
+    X-Cost: $${not-expanded}
+flink:
+  rest_url: "${EMPTY}"
+`)
+	c := Default()
+	if err := Decode(raw, &c, lookup); err != nil {
+		t.Fatal(err)
+	}
+	if c.Loki.URL != "http://loki:3100" || c.Loki.TenantID != "team-a" || c.Flink.RestURL != "" {
+		t.Errorf("got loki.url=%q tenant=%q rest_url=%q", c.Loki.URL, c.Loki.TenantID, c.Flink.RestURL)
+	}
+	if got := c.Loki.Headers["X-Cost"]; got != "${not-expanded}" {
+		t.Errorf("$$ escape: got %q", got)
+	}
+}
+
+func TestFileOverridesDefaultsOnlyWhereSet(t *testing.T) {
+	c := Default()
+	if err := Decode([]byte("flink:\n  scrape_interval: 30s\n"), &c, func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Flink.ScrapeInterval.D() != 30*time.Second {
+		t.Errorf("scrape_interval = %v", c.Flink.ScrapeInterval.D())
+	}
+	if c.Flink.RestURL != "http://localhost:8081" || c.Flink.ScrapeTimeout.D() != 10*time.Second {
+		t.Errorf("unset keys lost their defaults: %+v", c.Flink)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"64MiB": 64 << 20, "1MB": 1000000, "256KiB": 256 << 10, "512": 512, "2GiB": 2 << 30, "10B": 10} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("%s: got %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "1.5MiB", "1TiB"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
