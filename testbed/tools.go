@@ -1,0 +1,58 @@
+// Package testbed starts real components — Flink, Loki, statsd_exporter, an
+// S3-compatible endpoint — on free loopback ports, waits until they are
+// ready, and stops them without leaving orphans. Integration tests and
+// `make demo` use it; `make tools` installs what it runs.
+package testbed
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// CacheDir is where scripts/tools.sh puts tool builds, jars and downloads.
+func CacheDir() string {
+	if d := os.Getenv("FLINK_AGENT_CACHE"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = os.TempDir()
+	}
+	return filepath.Join(home, ".cache", "flink-agent")
+}
+
+// FlinkVersion is the Flink the test bed runs (FLINK_VERSION, as in tools.sh).
+func FlinkVersion() string {
+	if v := os.Getenv("FLINK_VERSION"); v != "" {
+		return v
+	}
+	return "1.20.0"
+}
+
+// Tool finds an installed tool in the cache's bin/ or on PATH. The error says
+// how to install it: a missing tool fails its test, it never skips it.
+func Tool(name string) (string, error) {
+	p := filepath.Join(CacheDir(), "bin", name)
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		return p, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s is not installed (looked in %s and PATH): run `make tools`", name, filepath.Join(CacheDir(), "bin"))
+}
+
+// MustTool is Tool for tests: a missing tool fails the test loudly.
+func MustTool(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, name string) string {
+	t.Helper()
+	p, err := Tool(name)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return p
+}
