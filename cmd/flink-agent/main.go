@@ -1,0 +1,103 @@
+// Command flink-agent is the observability sidecar for Apache Flink pods:
+// it scrapes the JobManager's REST API, ships log files to Loki, and emits
+// Prometheus and DogStatsD metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/flink-agent/flink-agent/internal/agent"
+	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/identity"
+)
+
+// Set by the linker: -X main.version=… -X main.commit=….
+var (
+	version = "dev"
+	commit  = ""
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // could not start, or stopped on an error
+	exitConfig  = 2 // bad flags or configuration
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	opts, err := parseArgs(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "flink-agent: %v\n", err)
+		return exitConfig
+	}
+	if opts.version {
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	}
+
+	cfg, err := opts.load()
+	if err != nil {
+		fmt.Fprintf(stderr, "flink-agent: invalid configuration: %v\n", err)
+		return exitConfig
+	}
+	if opts.command == "check-config" {
+		fmt.Fprintf(stdout, "configuration OK (%s)\n", opts.source())
+		return exitOK
+	}
+
+	logger := newLogger(cfg.Log, stderr)
+	id := identity.FromEnv(os.Getenv)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	logger.Info("starting flink-agent", "version", version, "commit", commit, "config", opts.source())
+	if err := agent.Run(ctx, cfg, agent.Deps{Identity: id, Logger: logger, Version: version}); err != nil {
+		logger.Error("flink-agent stopped", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func versionString() string {
+	c := commit
+	if c == "" {
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" {
+					c = s.Value
+				}
+			}
+		}
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return fmt.Sprintf("flink-agent %s (commit %s, %s %s/%s)", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
+	ho := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}

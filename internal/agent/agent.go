@@ -1,0 +1,145 @@
+// Package agent wires flink-agent's parts together and runs them: the REST
+// collector and checkpoint watch (JobManager sidecars), the log shipper, the
+// DogStatsD client and the HTTP endpoint, with one lifecycle.
+//
+// Startup fails fast (bad credentials file, port in use); after startup the
+// agent never exits on its own: errors are counted, logged and retried.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/collectors/version"
+
+	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/internal/identity"
+)
+
+// Deps are what the agent takes from its environment.
+type Deps struct {
+	Identity identity.Identity
+	Logger   *slog.Logger
+	Version  string
+	// Ready, when set, is closed once the agent serves HTTP (tests).
+	Ready chan<- string
+}
+
+// component is one long-running part. Run returns when ctx ends, after its
+// own drain; an earlier return is a failure that makes /healthz fail.
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// Run runs the agent until ctx ends, then drains within cfg.Shutdown.Timeout.
+func Run(ctx context.Context, cfg config.Config, d Deps) error {
+	log := d.Logger
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		version.NewCollector("flink_agent"),
+	)
+	st := newStatus()
+	a, err := build(cfg, d, reg, st)
+	if err != nil {
+		return err
+	}
+	defer a.statsd.Close()
+
+	// Bind before starting anything: a port in use is a startup failure.
+	ln, err := net.Listen("tcp", cfg.Web.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("web.listen_address: %w", err)
+	}
+	srv := &http.Server{Handler: newMux(reg, st, cfg.Web.EnablePprof), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("HTTP server failed", "err", err)
+			st.fail("http: " + err.Error())
+		}
+	}()
+	log.Info("serving", "address", ln.Addr().String(), "identity", fmt.Sprintf("%+v", a.id), "components", a.names())
+	if d.Ready != nil {
+		d.Ready <- ln.Addr().String()
+	}
+
+	var wg sync.WaitGroup
+	for _, c := range a.components {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := c.run(ctx)
+			if ctx.Err() == nil {
+				log.Error("component stopped unexpectedly", "component", c.name, "err", err)
+				st.fail(c.name)
+			} else if err != nil && !errors.Is(err, context.Canceled) {
+				log.Warn("component stopped with error", "component", c.name, "err", err)
+			}
+		}()
+	}
+	if len(a.components) == 0 || !a.waitsForReadiness {
+		st.setReady()
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", cfg.Shutdown.Timeout.D())
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	deadline := time.NewTimer(cfg.Shutdown.Timeout.D())
+	defer deadline.Stop()
+	select {
+	case <-done:
+	case <-deadline.C:
+		log.Warn("shutdown timeout reached before every component drained")
+	}
+	if err := a.statsd.Flush(); err != nil {
+		log.Debug("dogstatsd flush", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	log.Info("stopped")
+	return nil
+}
+
+// assembled is the agent's parts, built but not running.
+type assembled struct {
+	id                identity.Identity
+	statsd            *dogstatsd.Client
+	components        []component
+	waitsForReadiness bool
+}
+
+func (a *assembled) names() []string {
+	var n []string
+	for _, c := range a.components {
+		n = append(n, c.name)
+	}
+	return n
+}
+
+// RegisterMetrics registers every metric family the agent exports on reg,
+// as Run does, without starting anything. Dashboards and alert rules are
+// checked against it.
+func RegisterMetrics(reg prometheus.Registerer) error {
+	cfg := config.Default()
+	cfg.Logs.PositionsFile = "" // nothing is written when nothing runs
+	cfg.DogStatsD.Address = ""
+	_, err := buildWith(cfg, Deps{Logger: slog.New(slog.DiscardHandler)}, reg, newStatus(), true)
+	return err
+}
+
+func build(cfg config.Config, d Deps, reg *prometheus.Registry, st *status) (*assembled, error) {
+	return buildWith(cfg, d, reg, st, false)
+}

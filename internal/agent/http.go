@@ -1,0 +1,81 @@
+package agent
+
+import (
+	"net/http"
+	"net/http/pprof"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// status backs /healthz and /readyz.
+type status struct {
+	mu     sync.Mutex
+	ready  bool
+	failed []string
+}
+
+func newStatus() *status { return &status{} }
+
+func (s *status) setReady() {
+	s.mu.Lock()
+	s.ready = true
+	s.mu.Unlock()
+}
+
+func (s *status) fail(what string) {
+	s.mu.Lock()
+	s.failed = append(s.failed, what)
+	s.mu.Unlock()
+}
+
+func (s *status) get() (ready bool, failed []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ready, append([]string(nil), s.failed...)
+}
+
+func newMux(reg *prometheus.Registry, st *status, enablePprof bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		Registry:          reg, // counts its own errors in promhttp_metric_handler_errors_total
+		ErrorHandling:     promhttp.ContinueOnError,
+		EnableOpenMetrics: true,
+	}))
+	// Liveness: the process serves and no component died. A dead component
+	// is fixed by a container restart, which is what failing here asks for.
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if _, failed := st.get(); len(failed) > 0 {
+			http.Error(w, "unhealthy: "+strings.Join(failed, ", ")+" stopped", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	// Readiness: config loaded and the first scrape or tail pass done.
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if ready, _ := st.get(); !ready {
+			http.Error(w, "not ready: waiting for the first scrape or tail pass", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<html><head><title>flink-agent</title></head><body><h1>flink-agent</h1>
+<p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></p></body></html>`))
+	})
+	if enablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
