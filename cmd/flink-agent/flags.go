@@ -22,8 +22,8 @@ type options struct {
 
 type flagValues struct {
 	restURL, positions, lokiURL, dogstatsd, listen, level, format string
-	scrapeInterval, shutdownTimeout                                time.Duration
-	logPaths                                                       stringList
+	scrapeInterval, shutdownTimeout                               time.Duration
+	logPaths                                                      stringList
 }
 
 // stringList is a repeatable flag.

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors/version"
 
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
@@ -15,7 +16,10 @@ func buildWith(cfg config.Config, d Deps, reg prometheus.Registerer, st *status,
 	id := d.Identity.Infer(existingLogFiles(cfg.Logs.Paths))
 	// cluster and namespace go on every series (the pod comes from the
 	// scrape target, the component from per-metric labels).
-	_ = prometheus.WrapRegistererWith(id.PromLabels(), reg)
+	wreg := prometheus.WrapRegistererWith(id.PromLabels(), reg)
+	if err := wreg.Register(version.NewCollector("flink_agent")); err != nil {
+		return nil, err
+	}
 	sd, err := dogstatsd.New(cfg.DogStatsD.Address, append(id.Tags(), cfg.DogStatsD.Tags...), cfg.DogStatsD.Events)
 	if err != nil {
 		return nil, err

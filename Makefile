@@ -1,0 +1,58 @@
+# flink-agent — `make demo` runs a real local Flink with the agent attached,
+# `make test` runs every test against real components. Both install what
+# they need (scripts/tools.sh, cached in $(FLINK_AGENT_CACHE)) first.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+
+export FLINK_AGENT_CACHE ?= $(HOME)/.cache/flink-agent
+export FLINK_VERSION ?= 1.20.0
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+GO_TEST_TIMEOUT ?= 60m
+
+.PHONY: all build tools test test-unit bench bench-compare demo lint docker capture-fixtures clean help
+
+all: lint build test
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+build: ## static binary in bin/flink-agent
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/flink-agent ./cmd/flink-agent
+
+tools: ## install test-bed tools into $FLINK_AGENT_CACHE (Flink, Loki, statsd_exporter, helm, promtool, amtool)
+	scripts/tools.sh
+
+# The filter keeps test names, results and t.Log lines (where the integration
+# tests print what they measured) and drops the rest of -v's chatter.
+test: tools ## every test, real components included (the CI command)
+	go vet ./...
+	go test -count=1 -v -timeout $(GO_TEST_TIMEOUT) ./... 2>&1 | tee $(FLINK_AGENT_CACHE)/last-test.log | \
+		grep --line-buffered -E '^(=== RUN|\s*--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+\.go:[0-9]+: )' | grep -v '^=== RUN'
+
+test-unit: ## tests that need no installed tool (fast loop)
+	go test -count=1 -short ./...
+
+bench: tools ## Go benchmarks and whole-process runs
+	go test -run '^$$' -bench . -benchmem -count=1 ./...
+	@[ ! -x scripts/bench.sh ] || scripts/bench.sh
+
+bench-compare: tools ## flink-agent against Promtail on the same file and receiver
+	scripts/tools.sh promtail
+	scripts/bench-compare.sh
+
+demo: tools build ## a real Flink + Loki + statsd_exporter with the agent attached, until Ctrl-C
+	go run ./testbed/cmd/demo --agent bin/flink-agent
+
+lint: ## go vet and gofmt
+	go vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+docker: ## container image (needs a Docker engine)
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t flink-agent:$(VERSION) .
+
+clean:
+	rm -rf bin dist

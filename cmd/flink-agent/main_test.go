@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/testbed"
+)
+
+var agentBin string
+
+// TestMain builds the real binary once: these tests run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "flink-agent-bin")
+	if err != nil {
+		panic(err)
+	}
+	agentBin = filepath.Join(dir, "flink-agent")
+	out, err := exec.Command("go", "build", "-o", agentBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building flink-agent: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func runAgent(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	cmd := exec.Command(agentBin, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+// Every bad config in internal/config/testdata/bad makes check-config exit 2
+// with the same message the config package's table pins down.
+func TestCheckConfigRejectsBadConfigs(t *testing.T) {
+	files, _ := filepath.Glob("../../internal/config/testdata/bad/*.yaml")
+	if len(files) < 20 {
+		t.Fatalf("only %d bad configs found", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			want := loadErr(f)
+			if want == "" {
+				t.Fatal("config package accepts it")
+			}
+			for _, args := range [][]string{
+				{"check-config", "--config.file", f},
+				{"--config.file", f, "check-config"},
+				{"--config.file", f}, // startup fails the same way
+			} {
+				_, stderr, code := runAgent(t, args...)
+				if code != 2 {
+					t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, stderr)
+				}
+				if !strings.Contains(stderr, want) {
+					t.Errorf("%v: stderr %q does not contain %q", args, stderr, want)
+				}
+			}
+		})
+	}
+}
+
+func loadErr(path string) string {
+	c, err := config.Load(path)
+	if err == nil {
+		err = c.Validate()
+	}
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func TestCheckConfigAcceptsExample(t *testing.T) {
+	stdout, stderr, code := runAgent(t, "check-config", "--config.file", "../../examples/flink-agent.yaml")
+	if code != 0 || !strings.Contains(stdout, "configuration OK") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+}
+
+func TestFlagsOverrideFileAndAreValidated(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--flink.scrape-interval=0s"}, "flink.scrape_interval: must be a positive duration"},
+		{[]string{"--loki.url=loki:3100"}, `loki.url: invalid URL "loki:3100"`},
+		{[]string{"--config.file", "../../examples/flink-agent.yaml", "--log.format=xml"}, `log.format: must be one of logfmt, json, got "xml"`},
+		{[]string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+	} {
+		_, stderr, code := runAgent(t, append([]string{"check-config"}, tc.args...)...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	// An empty --flink.rest-url is valid: it is how TaskManager sidecars run.
+	if _, stderr, code := runAgent(t, "check-config", "--flink.rest-url=", "--loki.url=http://127.0.0.1:3100"); code != 0 {
+		t.Errorf("empty rest url: exit %d, %s", code, stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	stdout, _, code := runAgent(t, "--version")
+	if code != 0 || !regexp.MustCompile(`^flink-agent \S+ \(commit \S+, go1\.\d+`).MatchString(stdout) {
+		t.Fatalf("exit %d, %q", code, stdout)
+	}
+}
+
+// The agent serves its endpoints, becomes ready after its first tail pass,
+// and exits 0 within --shutdown.timeout on SIGTERM.
+func TestServeAndGracefulShutdown(t *testing.T) {
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "log")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(logDir, "flink--taskexecutor-0-host.log"),
+		[]byte("2026-11-23 10:00:00,000 INFO  org.apache.flink.runtime.taskexecutor.TaskExecutor [] - Starting.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port, err := testbed.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := testbed.Addr(port)
+	p, err := testbed.StartProc("flink-agent", dir, []string{"FLINK_CLUSTER=orders", "POD_NAMESPACE=streaming"}, agentBin,
+		"--flink.rest-url=", "--loki.url=", "--dogstatsd.address=",
+		"--logs.path="+filepath.Join(logDir, "*.log"),
+		"--logs.positions-file="+filepath.Join(dir, "positions.json"),
+		"--web.listen-address="+addr, "--shutdown.timeout=5s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	base := "http://" + addr
+	if err := testbed.WaitFor(ctx, p, 50*time.Millisecond, func(ctx context.Context) error {
+		return expectStatus(ctx, base+"/readyz", 200)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := expectStatus(ctx, base+"/healthz", 200); err != nil {
+		t.Fatal(err)
+	}
+	body, err := get(ctx, base+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, "flink_agent_build_info{") || !strings.Contains(body, `cluster="orders"`) {
+		t.Errorf("/metrics lacks build info or cluster label:\n%.2000s", body)
+	}
+
+	start := time.Now()
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.Tail(2000))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("took %v to stop, shutdown.timeout is 5s", took)
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+func get(ctx context.Context, url string) (string, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return string(b), fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return string(b), err
+}
+
+func expectStatus(ctx context.Context, url string, want int) error {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s: %d, want %d", url, resp.StatusCode, want)
+	}
+	return nil
+}
