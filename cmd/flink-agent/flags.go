@@ -21,9 +21,9 @@ type options struct {
 }
 
 type flagValues struct {
-	restURL, positions, lokiURL, dogstatsd, listen, level, format string
-	scrapeInterval, shutdownTimeout                               time.Duration
-	logPaths                                                      stringList
+	restURL, positions, lokiURL, dogstatsd, listen, level, format, pagerdutyKey string
+	scrapeInterval, shutdownTimeout                                             time.Duration
+	logPaths                                                                    stringList
 }
 
 // stringList is a repeatable flag.
@@ -57,6 +57,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&v.positions, "logs.positions-file", d.Logs.PositionsFile, "where read positions are saved [logs.positions_file]")
 	fs.StringVar(&v.lokiURL, "loki.url", d.Loki.URL, "Loki base URL, e.g. http://loki:3100; empty disables shipping [loki.url]")
 	fs.StringVar(&v.dogstatsd, "dogstatsd.address", d.DogStatsD.Address, "DogStatsD host:port or unix:///path; empty disables [dogstatsd.address]")
+	fs.StringVar(&v.pagerdutyKey, "pagerduty.routing-key-file", d.PagerDuty.RoutingKeyFile, "file holding a PagerDuty Events API v2 routing key; set to page directly [pagerduty.routing_key_file]")
 	fs.StringVar(&v.listen, "web.listen-address", d.Web.ListenAddress, "address for /metrics, /healthz, /readyz [web.listen_address]")
 	fs.StringVar(&v.level, "log.level", d.Log.Level, "debug, info, warn or error [log.level]")
 	fs.StringVar(&v.format, "log.format", d.Log.Format, "logfmt or json [log.format]")
@@ -100,16 +101,17 @@ func (o *options) load() (config.Config, error) {
 	}
 	v := o.values
 	apply := map[string]func(){
-		"flink.rest-url":        func() { cfg.Flink.RestURL = v.restURL },
-		"flink.scrape-interval": func() { cfg.Flink.ScrapeInterval = config.Duration(v.scrapeInterval) },
-		"logs.path":             func() { cfg.Logs.Paths = v.logPaths },
-		"logs.positions-file":   func() { cfg.Logs.PositionsFile = v.positions },
-		"loki.url":              func() { cfg.Loki.URL = v.lokiURL },
-		"dogstatsd.address":     func() { cfg.DogStatsD.Address = v.dogstatsd },
-		"web.listen-address":    func() { cfg.Web.ListenAddress = v.listen },
-		"log.level":             func() { cfg.Log.Level = v.level },
-		"log.format":            func() { cfg.Log.Format = v.format },
-		"shutdown.timeout":      func() { cfg.Shutdown.Timeout = config.Duration(v.shutdownTimeout) },
+		"flink.rest-url":             func() { cfg.Flink.RestURL = v.restURL },
+		"flink.scrape-interval":      func() { cfg.Flink.ScrapeInterval = config.Duration(v.scrapeInterval) },
+		"logs.path":                  func() { cfg.Logs.Paths = v.logPaths },
+		"logs.positions-file":        func() { cfg.Logs.PositionsFile = v.positions },
+		"loki.url":                   func() { cfg.Loki.URL = v.lokiURL },
+		"dogstatsd.address":          func() { cfg.DogStatsD.Address = v.dogstatsd },
+		"web.listen-address":         func() { cfg.Web.ListenAddress = v.listen },
+		"pagerduty.routing-key-file": func() { cfg.PagerDuty.RoutingKeyFile = v.pagerdutyKey },
+		"log.level":                  func() { cfg.Log.Level = v.level },
+		"log.format":                 func() { cfg.Log.Format = v.format },
+		"shutdown.timeout":           func() { cfg.Shutdown.Timeout = config.Duration(v.shutdownTimeout) },
 	}
 	for name := range o.set {
 		if f, ok := apply[name]; ok {
