@@ -381,7 +381,7 @@ func flinkConfig(o FlinkOptions, f *Flink, ports []int, tmp string) (string, err
 		c["s3.secret-key"] = s.SecretKey
 		c["s3.ssl.enabled"] = strconv.FormatBool(strings.HasPrefix(s.URL, "https://"))
 		// Few, short retries so throttling surfaces within seconds.
-		c["s3.max-error-retries"] = "1"
+		c["s3.max-error-retries"] = "0"
 		c["s3.max-client-retries"] = "1"
 		c["s3.max-backoff-time"] = "200ms"
 		c["s3.max-retry-time"] = "2s"
