@@ -74,21 +74,21 @@ type grafanaDatasource struct {
 }
 
 type grafanaVariable struct {
-	Type        string             `json:"type"`
-	Name        string             `json:"name"`
-	Label       string             `json:"label"`
-	Datasource  *grafanaDatasource `json:"datasource"`
-	Definition  string             `json:"definition"`
-	Query       string             `json:"query"`
-	Refresh     int                `json:"refresh"`
-	IncludeAll  bool               `json:"includeAll"`
-	Multi       bool               `json:"multi"`
-	AllValue    string             `json:"allValue"`
-	Sort        int                `json:"sort"`
-	Hide        int                `json:"hide"`
-	Regex       string             `json:"regex"`
-	Current     map[string]any     `json:"current"`
-	Options     []any              `json:"options"`
+	Type       string             `json:"type"`
+	Name       string             `json:"name"`
+	Label      string             `json:"label"`
+	Datasource *grafanaDatasource `json:"datasource"`
+	Definition string             `json:"definition"`
+	Query      string             `json:"query"`
+	Refresh    int                `json:"refresh"`
+	IncludeAll bool               `json:"includeAll"`
+	Multi      bool               `json:"multi"`
+	AllValue   string             `json:"allValue"`
+	Sort       int                `json:"sort"`
+	Hide       int                `json:"hide"`
+	Regex      string             `json:"regex"`
+	Current    map[string]any     `json:"current"`
+	Options    []any              `json:"options"`
 }
 
 type grafanaPanel struct {
