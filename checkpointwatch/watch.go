@@ -142,7 +142,7 @@ type Watch struct {
 	m          *metrics
 
 	mu   sync.Mutex
-	jobs map[string]*job     // by job id
+	jobs map[string]*job      // by job id
 	gone map[string]time.Time // forgotten job ids: late log lines are ignored
 }
 
