@@ -58,7 +58,7 @@ type FlinkOptions struct {
 	CheckpointDir string
 	S3            *S3Endpoint // for s3p:// checkpoint dirs
 
-	CheckpointInterval time.Duration // default 1s
+	CheckpointInterval time.Duration // default 1s; negative disables checkpointing
 	CheckpointTimeout  time.Duration // default 10s
 	// TolerableFailedCheckpoints before Flink fails the job over; default
 	// 1000 so fault injection does not restart the job. Set to -1 for 0.
@@ -313,7 +313,7 @@ func flinkConfig(o FlinkOptions, f *Flink, ports []int, tmp string) (string, err
 		slots = 8
 	}
 	interval, timeout := o.CheckpointInterval, o.CheckpointTimeout
-	if interval <= 0 {
+	if interval == 0 {
 		interval = time.Second
 	}
 	if timeout <= 0 {
@@ -357,7 +357,6 @@ func flinkConfig(o FlinkOptions, f *Flink, ports []int, tmp string) (string, err
 		"web.tmpdir":                                           filepath.Join(tmp, "web"),
 		"web.upload.dir":                                       filepath.Join(tmp, "upload"),
 		"state.backend.type":                                   "hashmap",
-		"execution.checkpointing.interval":                     ms(interval),
 		"execution.checkpointing.timeout":                      ms(timeout),
 		"execution.checkpointing.tolerable-failed-checkpoints": strconv.Itoa(tolerable),
 		"restart-strategy.type":                                "fixed-delay",
@@ -365,6 +364,9 @@ func flinkConfig(o FlinkOptions, f *Flink, ports []int, tmp string) (string, err
 		"restart-strategy.fixed-delay.delay":                   "1 s",
 		"heartbeat.timeout":                                    "30000",
 		"blob.storage.directory":                               filepath.Join(tmp, "blob"),
+	}
+	if o.CheckpointInterval >= 0 {
+		c["execution.checkpointing.interval"] = ms(interval)
 	}
 	dir := o.CheckpointDir
 	if dir == "" {
