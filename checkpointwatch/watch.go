@@ -507,7 +507,12 @@ func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o Ob
 		}
 	}
 
-	details := 0
+	// Details go to new failures first; a slow checkpoint gets what is left.
+	failedBudget, slowBudget := 0, 0
+	if o.Details != nil {
+		failedBudget = maxDetailsPerScrape
+		slowBudget = max(0, maxDetailsPerScrape-int(newF))
+	}
 	for _, cp := range hist {
 		if cp.Status != Completed && cp.Status != Failed {
 			continue
@@ -521,10 +526,9 @@ func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o Ob
 			continue
 		}
 		var summary string
-		want := o.Details != nil && details < maxDetailsPerScrape
 		if cp.Status == Completed {
-			if want && w.slow(j, cp) {
-				details++
+			if slowBudget > 0 && w.slow(j, cp) {
+				slowBudget--
 				summary = w.fetchDetails(o.Details, j, cp.ID)
 				j.lastSlowLog = w.clock()
 				w.log.Info("slow checkpoint", "job_name", j.name, "job_id", j.id, "checkpoint_id", cp.ID,
@@ -532,8 +536,8 @@ func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o Ob
 			}
 			w.complete(j, cp, true)
 		} else {
-			if want {
-				details++
+			if failedBudget > 0 {
+				failedBudget--
 				summary = w.fetchDetails(o.Details, j, cp.ID)
 			}
 			reason, counted := Classify(cp.FailureMessage)

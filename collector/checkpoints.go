@@ -1,0 +1,249 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flink-agent/flink-agent/checkpointwatch"
+)
+
+// /jobs/:id/checkpoints every scrape, /jobs/:id/checkpoints/config once per
+// job id (404: checkpointing disabled), and
+// /jobs/:id/checkpoints/details/:cid for new failed or slow checkpoints only.
+
+type countsBody struct {
+	Restored   integer `json:"restored"`
+	Total      integer `json:"total"`
+	InProgress integer `json:"in_progress"`
+	Completed  integer `json:"completed"`
+	Failed     integer `json:"failed"`
+}
+
+type checkpointsBody struct {
+	Counts *countsBody `json:"counts"`
+	Latest struct {
+		Completed *checkpointEntry `json:"completed"`
+	} `json:"latest"`
+	History []checkpointEntry `json:"history"`
+}
+
+// checkpointEntry is one history entry. The type discriminator is
+// "className" from Flink 1.15 and "@class" before; status says the same and
+// is read first.
+type checkpointEntry struct {
+	ClassName        string  `json:"className"`
+	Class            string  `json:"@class"`
+	ID               integer `json:"id"`
+	Status           string  `json:"status"`
+	IsSavepoint      bool    `json:"is_savepoint"`
+	CheckpointType   string  `json:"checkpoint_type"`
+	Trigger          integer `json:"trigger_timestamp"`
+	LatestAck        integer `json:"latest_ack_timestamp"`
+	StateSize        integer `json:"state_size"`
+	CheckpointedSize integer `json:"checkpointed_size"` // absent before 1.15
+	Duration         integer `json:"end_to_end_duration"`
+	FailureTimestamp integer `json:"failure_timestamp"`
+	FailureMessage   string  `json:"failure_message"`
+}
+
+func (e *checkpointEntry) status() checkpointwatch.Status {
+	st := e.Status
+	if st == "" {
+		st = e.ClassName
+	}
+	if st == "" {
+		st = e.Class
+	}
+	switch strings.ToUpper(st) {
+	case "COMPLETED":
+		return checkpointwatch.Completed
+	case "FAILED":
+		return checkpointwatch.Failed
+	case "IN_PROGRESS":
+		return checkpointwatch.InProgress
+	}
+	return checkpointwatch.StatusUnknown
+}
+
+func (e *checkpointEntry) toWatch() checkpointwatch.Checkpoint {
+	cp := checkpointwatch.Checkpoint{
+		ID:               e.ID.V,
+		Status:           e.status(),
+		Savepoint:        e.IsSavepoint || strings.Contains(e.CheckpointType, "SAVEPOINT"),
+		Trigger:          epochMillis(e.Trigger),
+		Ack:              epochMillis(e.LatestAck),
+		Failure:          epochMillis(e.FailureTimestamp),
+		Duration:         -1,
+		StateSize:        e.StateSize.or(0),
+		CheckpointedSize: e.CheckpointedSize.or(-1),
+		FailureMessage:   e.FailureMessage,
+	}
+	if d, ok := millis(e.Duration.V); ok && e.Duration.OK {
+		cp.Duration = d
+	}
+	return cp
+}
+
+type checkpointConfigBody struct {
+	Interval  integer `json:"interval"`
+	Timeout   integer `json:"timeout"`
+	Tolerable integer `json:"tolerable_failed_checkpoints"`
+}
+
+var errNoCounts = errors.New(`no "counts" object`)
+
+// checkpointsOf reads the job's checkpoint statistics into the watch and
+// returns Flink's restore count.
+func (s *scrape) checkpointsOf(j *jobOverview, js *jobState) (restored int64, ok bool) {
+	if j.State == "INITIALIZING" {
+		return 0, false // no execution graph yet
+	}
+	if !js.cfgDone {
+		s.checkpointConfig(j.ID, js)
+	}
+	if js.cpDisabled {
+		return 0, false
+	}
+	return s.checkpoints(j, js, true)
+}
+
+// finalCheckpoints reads a job's statistics once more after it stopped:
+// its last checkpoints happened while it was running.
+func (s *scrape) finalCheckpoints(j *jobOverview, js *jobState) {
+	if !js.cpDisabled {
+		s.checkpoints(j, js, false)
+	}
+}
+
+func (s *scrape) checkpointConfig(id string, js *jobState) {
+	var b checkpointConfigBody
+	err := s.c.c.get(s.ctx, routeCPConfig, "/jobs/"+id+"/checkpoints/config", &b)
+	if errors.Is(err, errNotFound) {
+		js.cfgDone, js.cpDisabled = true, true
+		s.c.watch.SetConfig(id, checkpointwatch.Config{Enabled: false})
+		return
+	}
+	if err != nil {
+		s.fail(err) // read again next scrape
+		return
+	}
+	cfg := checkpointwatch.Config{Enabled: true, Tolerable: int(b.Tolerable.or(0))}
+	// Long.MAX_VALUE (no periodic checkpoints) does not fit a Duration:
+	// millis refuses it and the interval stays 0.
+	if iv, ok := millis(b.Interval.V); ok && b.Interval.OK && b.Interval.V > 0 {
+		cfg.Interval = iv
+	}
+	if to, ok := millis(b.Timeout.V); ok && b.Timeout.OK {
+		cfg.Timeout = to
+	}
+	s.c.watch.SetConfig(id, cfg)
+	js.cfgDone = true
+}
+
+func (s *scrape) checkpoints(j *jobOverview, js *jobState, details bool) (int64, bool) {
+	var b checkpointsBody
+	err := s.c.c.get(s.ctx, routeCheckpoints, "/jobs/"+j.ID+"/checkpoints", &b)
+	if errors.Is(err, errNotFound) {
+		return 0, false // checkpointing not enabled, or the job just went away
+	}
+	if err != nil {
+		s.fail(err)
+		return 0, false
+	}
+	if b.Counts == nil {
+		s.fail(s.c.c.markBad(routeCheckpoints, errNoCounts))
+		return 0, false
+	}
+	snap := checkpointwatch.Snapshot{
+		Counts: checkpointwatch.Counts{
+			Restored: b.Counts.Restored.or(0), Total: b.Counts.Total.or(0), InProgress: b.Counts.InProgress.or(0),
+			Completed: b.Counts.Completed.or(0), Failed: b.Counts.Failed.or(0),
+		},
+		History: s.c.cpScratch[:0],
+	}
+	for i := range b.History {
+		e := &b.History[i]
+		if !e.ID.OK || e.status() == checkpointwatch.StatusUnknown {
+			continue
+		}
+		snap.History = append(snap.History, e.toWatch())
+	}
+	s.c.cpScratch = snap.History[:0]
+	if lc := b.Latest.Completed; lc != nil && lc.ID.OK {
+		cp := lc.toWatch()
+		cp.Status = checkpointwatch.Completed
+		snap.LatestCompleted = &cp
+	}
+	o := checkpointwatch.ObserveOptions{Baseline: !s.c.hadSuccess}
+	if details {
+		o.Details = func(cpID int64) (string, error) { return s.details(j.ID, js, cpID) }
+	}
+	s.c.watch.ObserveREST(checkpointwatch.Job{ID: j.ID, Name: j.Name, Start: epochMillis(j.Start)}, snap, o)
+	return snap.Counts.Restored, true
+}
+
+type checkpointDetailsBody struct {
+	Status string                    `json:"status"`
+	Tasks  map[string]taskCheckpoint `json:"tasks"`
+}
+
+type taskCheckpoint struct {
+	Status   string  `json:"status"`
+	Acked    integer `json:"num_acknowledged_subtasks"`
+	Subtasks integer `json:"num_subtasks"`
+	Duration integer `json:"end_to_end_duration"`
+}
+
+// details summarises one checkpoint per vertex: who did not acknowledge a
+// failed one, who was slowest in a slow one.
+func (s *scrape) details(jobID string, js *jobState, cpID int64) (string, error) {
+	var b checkpointDetailsBody
+	path := "/jobs/" + jobID + "/checkpoints/details/" + strconv.FormatInt(cpID, 10)
+	if err := s.c.c.get(s.ctx, routeCPDetails, path, &b); err != nil {
+		if !errors.Is(err, errNotFound) {
+			s.fail(err)
+		}
+		return "", err
+	}
+	return summarizeDetails(&b, js.vertexNames), nil
+}
+
+func summarizeDetails(b *checkpointDetailsBody, names map[string]string) string {
+	type task struct {
+		name            string
+		acked, subtasks int64
+		dur             int64
+	}
+	tasks := make([]task, 0, len(b.Tasks))
+	for id, t := range b.Tasks {
+		n := names[id]
+		if n == "" {
+			n = id
+		}
+		tasks = append(tasks, task{n, t.Acked.or(0), t.Subtasks.or(0), t.Duration.or(-1)})
+	}
+	sort.Slice(tasks, func(a, c int) bool { return tasks[a].name < tasks[c].name })
+	var pending []string
+	for _, t := range tasks {
+		if t.acked < t.subtasks {
+			pending = append(pending, fmt.Sprintf("%s (%d/%d subtasks)", t.name, t.acked, t.subtasks))
+		}
+	}
+	if len(pending) > 0 {
+		return "not acknowledged by: " + strings.Join(pending, ", ")
+	}
+	var slow *task
+	for i := range tasks {
+		if slow == nil || tasks[i].dur > slow.dur {
+			slow = &tasks[i]
+		}
+	}
+	if slow == nil || slow.dur < 0 {
+		return ""
+	}
+	return fmt.Sprintf("slowest vertex: %s (%s)", slow.name, (time.Duration(slow.dur) * time.Millisecond).String())
+}

@@ -1,0 +1,313 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/DataDog/datadog-go/v5/statsd"
+
+	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+)
+
+// /jobs/:id: uptime, the restart signal, and per-vertex busy and
+// back-pressure ratios from the accumulated times Flink sums over each
+// vertex's subtasks (no per-subtask calls). /jobs/:id/exceptions is read only
+// when the job restarted.
+
+type jobDetailsBody struct {
+	State      string  `json:"state"`
+	Now        integer `json:"now"`
+	Timestamps struct {
+		Running    integer `json:"RUNNING"`
+		Restarting integer `json:"RESTARTING"`
+	} `json:"timestamps"`
+	Vertices []vertexBody `json:"vertices"`
+}
+
+type vertexBody struct {
+	ID          string  `json:"id"`
+	Name        string  `json:"name"`
+	Parallelism integer `json:"parallelism"`
+	Metrics     struct {
+		BackPressured integer `json:"accumulated-backpressured-time"`
+		Idle          integer `json:"accumulated-idle-time"`
+		Busy          number  `json:"accumulated-busy-time"` // a double, "NaN" when busy time is off
+	} `json:"metrics"`
+}
+
+// jobState is what the collector remembers about a job id between scrapes.
+type jobState struct {
+	name        string
+	active      bool
+	seen        bool // restart baseline taken
+	cfgDone     bool
+	cpDisabled  bool
+	restarting  int64 // timestamps.RESTARTING last seen
+	restored    int64 // counts.restored last seen
+	hasRestored bool
+	vertices    map[string]*vertexPrev
+	vertexNames map[string]string // vertex id → label, for checkpoint details
+}
+
+type vertexPrev struct {
+	bp, idle       int64
+	busy           float64
+	busyOK         bool
+	now            int64
+	lastBP, lastBu float64
+	hasBP, hasBusy bool
+}
+
+func (s *scrape) job(j *jobOverview) {
+	c := s.c
+	js := c.jobs[j.ID]
+	if js == nil {
+		js = &jobState{vertices: map[string]*vertexPrev{}, vertexNames: map[string]string{}}
+		c.jobs[j.ID] = js
+	}
+	js.active = true
+	js.name = j.Name
+	first := !js.seen
+	// Two running jobs of one name share its series; the first one listed
+	// owns the per-name gauges.
+	owner := !s.nameTaken(j.Name)
+
+	var restartedAt bool
+	var d jobDetailsBody
+	err := c.c.get(s.ctx, routeJob, "/jobs/"+j.ID, &d)
+	switch {
+	case err == nil:
+		if owner {
+			s.uptime(j.Name, &d)
+			s.vertices(j.Name, js, &d)
+		}
+		ts := d.Timestamps.Restarting.or(0)
+		restartedAt = !first && ts > js.restarting
+		js.restarting = ts
+	case errors.Is(err, errNotFound):
+		// It ended between /jobs/overview and now; the next scrape drops it.
+	default:
+		s.fail(err)
+	}
+
+	restored, hasRestored := s.checkpointsOf(j, js)
+
+	if first {
+		c.restarts.WithLabelValues(j.Name) // exported from 0
+	}
+	delta := int64(0)
+	if restartedAt {
+		delta = 1
+	}
+	if hasRestored {
+		if !first && js.hasRestored && restored-js.restored > delta {
+			// Regional failovers restore without RESTARTING; each restore counts.
+			delta = restored - js.restored
+		}
+		js.restored, js.hasRestored = restored, true
+	}
+	js.seen = true
+	if delta > 0 {
+		c.restarts.WithLabelValues(j.Name).Add(float64(delta))
+		c.sd.Count(dogstatsd.JobRestarts, delta, dogstatsd.Tag("job_name", j.Name))
+		s.restarted(j, delta)
+	}
+}
+
+func (s *scrape) nameTaken(name string) bool {
+	if s.owned == nil {
+		s.owned = map[string]bool{}
+	}
+	if s.owned[name] {
+		return true
+	}
+	s.owned[name] = true
+	return false
+}
+
+func (s *scrape) uptime(name string, d *jobDetailsBody) {
+	up := 0.0
+	if d.State == "RUNNING" && d.Timestamps.Running.OK && d.Timestamps.Running.V > 0 && d.Now.OK {
+		up = max(0, float64(d.Now.V-d.Timestamps.Running.V)/1e3)
+	}
+	s.snap.uptime = append(s.snap.uptime, nameValue{name: name, value: up})
+}
+
+// vertices derives each vertex's busy and back-pressured share from the
+// growth of its accumulated times. busy + idle + back-pressured time is the
+// subtasks' wall time, so the shares are exact even though Flink refreshes
+// these values only every metrics.fetcher.update-interval.
+func (s *scrape) vertices(job string, js *jobState, d *jobDetailsBody) {
+	seen := make(map[string]bool, len(d.Vertices))
+	for i := range d.Vertices {
+		v := &d.Vertices[i]
+		if v.ID == "" {
+			continue
+		}
+		seen[v.ID] = true
+		label := sanitizeVertex(v.Name, v.ID)
+		js.vertexNames[v.ID] = label
+		m := v.Metrics
+		if !m.BackPressured.OK || !m.Idle.OK {
+			continue
+		}
+		cur := vertexPrev{bp: m.BackPressured.V, idle: m.Idle.V, busy: m.Busy.V, busyOK: m.Busy.OK, now: d.Now.or(0)}
+		p := js.vertices[v.ID]
+		if p == nil {
+			js.vertices[v.ID] = &cur
+			continue
+		}
+		dbp, didle := cur.bp-p.bp, cur.idle-p.idle
+		dbusy, busyOK := cur.busy-p.busy, cur.busyOK && p.busyOK
+		switch {
+		case dbp < 0 || didle < 0 || (busyOK && dbusy < 0):
+			// A subtask restarted and its accumulation began again.
+			cur.hasBP, cur.hasBusy = false, false
+			js.vertices[v.ID] = &cur
+			continue
+		case dbp == 0 && didle == 0 && (!busyOK || dbusy == 0):
+			// Flink's metric cache did not refresh since the last scrape.
+		default:
+			var total float64
+			if busyOK {
+				total = float64(dbp+didle) + dbusy
+			} else if par := v.Parallelism.or(1); cur.now > p.now && par > 0 {
+				total = float64((cur.now - p.now) * par)
+			}
+			if total > 0 {
+				cur.lastBP, cur.hasBP = clamp01(float64(dbp)/total), true
+				cur.hasBusy = busyOK
+				if busyOK {
+					cur.lastBu = clamp01(dbusy / total)
+				}
+				js.vertices[v.ID] = &cur
+				p = &cur
+			}
+		}
+		if p.hasBP || p.hasBusy {
+			s.snap.vertices = append(s.snap.vertices, vertexRatio{job: job, vertex: label,
+				bp: p.lastBP, hasBP: p.hasBP, busy: p.lastBu, hasBusy: p.hasBusy})
+		}
+	}
+	for id := range js.vertices {
+		if !seen[id] {
+			delete(js.vertices, id)
+			delete(js.vertexNames, id)
+		}
+	}
+}
+
+func clamp01(v float64) float64 { return min(1, max(0, v)) }
+
+// maxVertexLabel caps vertex labels: Flink names chained SQL operators with
+// their whole plan.
+const maxVertexLabel = 80
+
+// sanitizeVertex makes a vertex name a tidy label value: control characters
+// and runs of white space become one space, and a long name is cut and
+// suffixed with the start of the vertex id so that it stays unique.
+func sanitizeVertex(name, id string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range strings.TrimSpace(name) {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	out := b.String()
+	if out == "" {
+		out = id
+	}
+	if len(out) <= maxVertexLabel {
+		return out
+	}
+	suffix := id
+	if len(suffix) > 8 {
+		suffix = suffix[:8]
+	}
+	cut := maxVertexLabel - len(suffix) - 4
+	for cut > 0 && !utf8.RuneStart(out[cut]) {
+		cut--
+	}
+	return out[:cut] + "...~" + suffix
+}
+
+// exceptionsBody is /jobs/:id/exceptions (history since 1.13; the
+// deprecated root-exception field until 2.0).
+type exceptionsBody struct {
+	History struct {
+		Entries []struct {
+			Name       string `json:"exceptionName"`
+			Stacktrace string `json:"stacktrace"`
+			TaskName   string `json:"taskName"`
+			Endpoint   string `json:"endpoint"`
+			Location   string `json:"location"`
+		} `json:"entries"`
+	} `json:"exceptionHistory"`
+	Root string `json:"root-exception"`
+}
+
+// restarted reads the latest root exception and reports the restart.
+func (s *scrape) restarted(j *jobOverview, n int64) {
+	var b exceptionsBody
+	cause := ""
+	if err := s.c.c.get(s.ctx, routeExceptions, "/jobs/"+j.ID+"/exceptions?maxExceptions=1", &b); err != nil {
+		if !errors.Is(err, errNotFound) {
+			s.fail(err)
+		}
+	} else if e := b.History.Entries; len(e) > 0 {
+		cause = firstLine(e[0].Stacktrace)
+		if cause == "" {
+			cause = e[0].Name
+		}
+		if e[0].TaskName != "" {
+			where := e[0].Endpoint
+			if where == "" {
+				where = e[0].Location
+			}
+			cause += " (task " + e[0].TaskName + " at " + where + ")"
+		}
+	} else {
+		cause = firstLine(b.Root)
+	}
+	s.c.log.Warn("Flink job restarted", "job_name", j.Name, "job_id", j.ID, "restarts", n, "cause", cause)
+	if !s.c.sd.Enabled() {
+		return
+	}
+	text := cause
+	if text == "" {
+		text = "(no exception recorded)"
+	}
+	key := "flink-restart:" + s.c.opts.Identity.Cluster + "/" + s.c.opts.Identity.Namespace + "/" + j.Name
+	if len(key) > 100 {
+		key = key[:100]
+	}
+	s.c.sd.Event(&statsd.Event{
+		Title:          fmt.Sprintf("Flink job %s restarted", j.Name),
+		Text:           text,
+		AggregationKey: key,
+		SourceTypeName: "flink",
+		AlertType:      statsd.Warning,
+		Tags:           []string{dogstatsd.Tag("job_name", j.Name), dogstatsd.Tag("job_id", j.ID)},
+	})
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = strings.TrimSpace(s[:i])
+	}
+	if len(s) > 500 {
+		s = s[:500]
+	}
+	return s
+}

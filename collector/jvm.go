@@ -1,0 +1,113 @@
+package collector
+
+import (
+	"strings"
+)
+
+// /jobmanager/metrics and /taskmanagers/metrics: JVM heap and GC time of the
+// JobManager, and of all TaskManagers in ONE aggregated call. The
+// JobManager call also brings the cluster gauges (TaskManagers, slots), so
+// no /overview call is needed. Both answer a bare JSON array from the
+// JobManager's metric fetcher cache (metrics.fetcher.update-interval).
+
+const (
+	mHeapUsed    = "Status.JVM.Memory.Heap.Used"
+	mHeapMax     = "Status.JVM.Memory.Heap.Max"
+	mGCAll       = "Status.JVM.GarbageCollector.All.Time" // Flink 1.18+
+	mTaskManager = "numRegisteredTaskManagers"
+	mSlotsTotal  = "taskSlotsTotal"
+	mSlotsAvail  = "taskSlotsAvailable"
+)
+
+// gcCollectors are summed when the "All" aggregate is absent (older Flink):
+// the names of HotSpot's G1, parallel and serial collectors.
+var gcCollectors = []string{
+	"Status.JVM.GarbageCollector.G1_Young_Generation.Time",
+	"Status.JVM.GarbageCollector.G1_Old_Generation.Time",
+	"Status.JVM.GarbageCollector.PS_Scavenge.Time",
+	"Status.JVM.GarbageCollector.PS_MarkSweep.Time",
+	"Status.JVM.GarbageCollector.Copy.Time",
+	"Status.JVM.GarbageCollector.MarkSweepCompact.Time",
+}
+
+var (
+	jmMetricsPath = "/jobmanager/metrics?get=" + strings.Join(append([]string{mHeapUsed, mHeapMax, mGCAll, mTaskManager, mSlotsTotal, mSlotsAvail}, gcCollectors...), ",")
+	tmMetricsPath = "/taskmanagers/metrics?get=" + strings.Join(append([]string{mHeapUsed, mHeapMax, mGCAll}, gcCollectors...), ",") + "&agg=sum,max"
+)
+
+// metricValue is one entry of a metrics answer: "value" unaggregated (a
+// string), "sum"/"max"/… with agg=.
+type metricValue struct {
+	ID    string `json:"id"`
+	Value number `json:"value"`
+	Sum   number `json:"sum"`
+	Max   number `json:"max"`
+}
+
+func (s *scrape) jobManager() {
+	var body []metricValue
+	if err := s.c.c.get(s.ctx, routeJMMetrics, jmMetricsPath, &body); err != nil {
+		s.fail(err)
+		return
+	}
+	st := jvmStats{component: "jobmanager"}
+	var gcSum number
+	for _, m := range body {
+		switch m.ID {
+		case mHeapUsed:
+			st.used = m.Value
+		case mHeapMax:
+			st.max = m.Value
+		case mGCAll:
+			st.gcMS = m.Value
+		case mTaskManager:
+			s.snap.cluster.taskManagers = m.Value
+		case mSlotsTotal:
+			s.snap.cluster.slotsTotal = m.Value
+		case mSlotsAvail:
+			s.snap.cluster.slotsAvailable = m.Value
+		default:
+			if m.Value.OK && strings.HasPrefix(m.ID, "Status.JVM.GarbageCollector.") {
+				gcSum.V += m.Value.V
+				gcSum.OK = true
+			}
+		}
+	}
+	if !st.gcMS.OK {
+		st.gcMS = gcSum
+	}
+	if st.used.OK || st.max.OK || st.gcMS.OK {
+		s.snap.jvm = append(s.snap.jvm, st)
+	}
+}
+
+func (s *scrape) taskManagers() {
+	var body []metricValue
+	if err := s.c.c.get(s.ctx, routeTMMetrics, tmMetricsPath, &body); err != nil {
+		s.fail(err)
+		return
+	}
+	st := jvmStats{component: "taskmanager"}
+	var gcSum number
+	for _, m := range body {
+		switch m.ID {
+		case mHeapUsed:
+			st.used, st.usedMax = m.Sum, m.Max
+		case mHeapMax:
+			st.max = m.Sum
+		case mGCAll:
+			st.gcMS = m.Sum
+		default:
+			if m.Sum.OK && strings.HasPrefix(m.ID, "Status.JVM.GarbageCollector.") {
+				gcSum.V += m.Sum.V
+				gcSum.OK = true
+			}
+		}
+	}
+	if !st.gcMS.OK {
+		st.gcMS = gcSum
+	}
+	if st.used.OK || st.max.OK || st.gcMS.OK {
+		s.snap.jvm = append(s.snap.jvm, st)
+	}
+}
