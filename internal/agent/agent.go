@@ -86,7 +86,7 @@ func Run(ctx context.Context, cfg config.Config, d Deps) error {
 			}
 		}()
 	}
-	if len(a.components) == 0 || !a.waitsForReadiness {
+	if len(a.components) == 0 {
 		st.setReady()
 	}
 
@@ -113,10 +113,13 @@ func Run(ctx context.Context, cfg config.Config, d Deps) error {
 
 // assembled is the agent's parts, built but not running.
 type assembled struct {
-	id                identity.Identity
-	statsd            *dogstatsd.Client
-	components        []component
-	waitsForReadiness bool
+	id         identity.Identity
+	statsd     *dogstatsd.Client
+	components []component
+}
+
+func (a *assembled) add(name string, run func(context.Context) error) {
+	a.components = append(a.components, component{name: name, run: run})
 }
 
 func (a *assembled) names() []string {

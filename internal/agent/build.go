@@ -2,17 +2,21 @@ package agent
 
 import (
 	"path/filepath"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors/version"
 
+	"github.com/flink-agent/flink-agent/checkpointwatch"
+	"github.com/flink-agent/flink-agent/collector"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 )
 
 // buildWith constructs every component on reg. dryRun builds them for
-// RegisterMetrics only: nothing will run.
+// RegisterMetrics only: nothing will run, so every optional part is built.
 func buildWith(cfg config.Config, d Deps, reg prometheus.Registerer, st *status, dryRun bool) (*assembled, error) {
+	log := d.Logger
 	id := d.Identity.Infer(existingLogFiles(cfg.Logs.Paths))
 	// cluster and namespace go on every series (the pod comes from the
 	// scrape target, the component from per-metric labels).
@@ -25,6 +29,30 @@ func buildWith(cfg config.Config, d Deps, reg prometheus.Registerer, st *status,
 		return nil, err
 	}
 	a := &assembled{id: id, statsd: sd}
+
+	// Ready once the first scrape or tail pass has happened, whichever
+	// comes first.
+	var readyOnce sync.Once
+	ready := func() { readyOnce.Do(st.setReady) }
+
+	// The watch is fed by the REST scrape and by the JobManager's log lines.
+	watch := checkpointwatch.New(checkpointwatch.Options{
+		Registerer: wreg, Statsd: sd, Logger: log.With("part", "checkpointwatch"),
+		StuckRatio: cfg.Flink.StuckRatio, Identity: id,
+	})
+
+	if cfg.Flink.RestURL != "" {
+		col, err := collector.New(collector.Options{
+			Flink: cfg.Flink, Identity: id, Registerer: wreg, Statsd: sd,
+			Logger: log.With("part", "collector"), Watch: watch,
+			OnScrape:  func(bool) { ready() },
+			UserAgent: "flink-agent/" + d.Version,
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.add("collector", col.Run)
+	}
 	return a, nil
 }
 
