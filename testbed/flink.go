@@ -362,8 +362,11 @@ func flinkConfig(o FlinkOptions, f *Flink, ports []int, tmp string) (string, err
 		"restart-strategy.type":                                "fixed-delay",
 		"restart-strategy.fixed-delay.attempts":                "1000",
 		"restart-strategy.fixed-delay.delay":                   "1 s",
-		"heartbeat.timeout":                                    "30000",
-		"blob.storage.directory":                               filepath.Join(tmp, "blob"),
+		// Both JVMs start at once; a TaskManager that finds no ResourceManager
+		// yet retries after this instead of the default 10 s.
+		"cluster.registration.error-delay": "500",
+		"heartbeat.timeout":                "30000",
+		"blob.storage.directory":           filepath.Join(tmp, "blob"),
 	}
 	if o.CheckpointInterval >= 0 {
 		c["execution.checkpointing.interval"] = ms(interval)
