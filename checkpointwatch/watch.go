@@ -201,7 +201,7 @@ type job struct {
 	pending         []pendingObs
 	droppedPending  int
 	scratch         []Checkpoint
-	seriesInit      bool
+	s               *series // metric children of name, looked up once
 }
 
 // record is one checkpoint id the watch has decided about.
@@ -314,24 +314,47 @@ func (w *Watch) nameInUse(name string) bool {
 	return false
 }
 
+// series are the metric children a job name updates for each checkpoint,
+// looked up once per name rather than per observation.
+type series struct {
+	name      string
+	jobTag    string
+	completed [2]prometheus.Counter // by kind: checkpoint, savepoint
+	failed    [2]prometheus.Counter
+	duration  [2]prometheus.Observer
+	failures  map[Reason]prometheus.Counter
+	throttled prometheus.Counter
+}
+
+var kinds = [2]string{"checkpoint", "savepoint"}
+
+func kindIndex(savepoint bool) int {
+	if savepoint {
+		return 1
+	}
+	return 0
+}
+
 // initSeries creates a job's counters at zero, so that the first failure is
 // an increase that rate() and increase() can see.
 func (w *Watch) initSeries(j *job) {
-	if j.seriesInit && j.name != "" {
+	if j.name == "" || (j.s != nil && j.s.name == j.name) {
 		return
 	}
-	j.seriesInit = true
 	n := j.name
-	for _, k := range []string{"checkpoint", "savepoint"} {
-		w.m.total.WithLabelValues(n, k, "completed")
-		w.m.total.WithLabelValues(n, k, "failed")
+	s := &series{name: n, jobTag: dogstatsd.Tag("job_name", n), failures: make(map[Reason]prometheus.Counter, len(Reasons()))}
+	for i, k := range kinds {
+		s.completed[i] = w.m.total.WithLabelValues(n, k, "completed")
+		s.failed[i] = w.m.total.WithLabelValues(n, k, "failed")
 	}
-	w.m.duration.WithLabelValues(n, "checkpoint")
+	// The savepoint histogram appears with the first savepoint.
+	s.duration[0] = w.m.duration.WithLabelValues(n, kinds[0])
 	for _, r := range Reasons() {
-		w.m.failures.WithLabelValues(n, string(r))
+		s.failures[r] = w.m.failures.WithLabelValues(n, string(r))
 	}
-	w.m.throttled.WithLabelValues(n)
+	s.throttled = w.m.throttled.WithLabelValues(n)
 	w.m.consecutive.WithLabelValues(n)
+	j.s = s
 }
 
 // ObserveREST takes one /jobs/:id/checkpoints answer for a running job.
@@ -659,13 +682,21 @@ func (w *Watch) evictOldest(j *job) {
 }
 
 func (w *Watch) emitCompleted(j *job, cp Checkpoint, newest bool) {
-	kind := kindOf(cp.Savepoint)
-	w.m.total.WithLabelValues(j.name, kind, "completed").Inc()
-	jt, kt := dogstatsd.Tag("job_name", j.name), dogstatsd.Tag("kind", kind)
-	w.sd.Count(dogstatsd.CheckpointCompleted, 1, jt, kt)
+	w.initSeries(j)
+	k := kindIndex(cp.Savepoint)
+	j.s.completed[k].Inc()
 	if cp.Duration >= 0 {
-		w.m.duration.WithLabelValues(j.name, kind).Observe(cp.Duration.Seconds())
-		w.sd.Distribution(dogstatsd.CheckpointDuration, cp.Duration.Seconds(), jt, kt)
+		if k == 1 && j.s.duration[1] == nil {
+			j.s.duration[1] = w.m.duration.WithLabelValues(j.name, kinds[1])
+		}
+		j.s.duration[k].Observe(cp.Duration.Seconds())
+	}
+	if w.sd.Enabled() {
+		kt := dogstatsd.Tag("kind", kinds[k])
+		w.sd.Count(dogstatsd.CheckpointCompleted, 1, j.s.jobTag, kt)
+		if cp.Duration >= 0 {
+			w.sd.Distribution(dogstatsd.CheckpointDuration, cp.Duration.Seconds(), j.s.jobTag, kt)
+		}
 	}
 	if newest && !cp.Savepoint {
 		w.setLatestCompleted(j, cp)
@@ -689,11 +720,13 @@ func (w *Watch) setLatestCompleted(j *job, cp Checkpoint) {
 }
 
 func (w *Watch) emitFailed(j *job, cp Checkpoint, reason Reason, throttled bool, details string) {
-	kind := kindOf(cp.Savepoint)
-	w.m.total.WithLabelValues(j.name, kind, "failed").Inc()
-	w.m.failures.WithLabelValues(j.name, string(reason)).Inc()
-	jt := dogstatsd.Tag("job_name", j.name)
-	w.sd.Count(dogstatsd.CheckpointFailed, 1, jt, dogstatsd.Tag("kind", kind), dogstatsd.Tag("reason", string(reason)))
+	w.initSeries(j)
+	k := kindIndex(cp.Savepoint)
+	j.s.failed[k].Inc()
+	j.s.failures[reason].Inc()
+	if w.sd.Enabled() {
+		w.sd.Count(dogstatsd.CheckpointFailed, 1, j.s.jobTag, dogstatsd.Tag("kind", kinds[k]), dogstatsd.Tag("reason", string(reason)))
+	}
 	if throttled {
 		w.emitThrottled(j)
 	}
@@ -701,8 +734,9 @@ func (w *Watch) emitFailed(j *job, cp Checkpoint, reason Reason, throttled bool,
 }
 
 func (w *Watch) emitThrottled(j *job) {
-	w.m.throttled.WithLabelValues(j.name).Inc()
-	w.sd.Count(dogstatsd.CheckpointFailedS3Throttled, 1, dogstatsd.Tag("job_name", j.name))
+	w.initSeries(j)
+	j.s.throttled.Inc()
+	w.sd.Count(dogstatsd.CheckpointFailedS3Throttled, 1, j.s.jobTag)
 }
 
 // emitMissing counts checkpoints that only Flink's counts know about.
@@ -710,15 +744,16 @@ func (w *Watch) emitMissing(j *job, st Status, n int64) {
 	if j.name == "" {
 		return // only REST counts missing ones, and REST names the job first
 	}
-	jt, kt := dogstatsd.Tag("job_name", j.name), dogstatsd.Tag("kind", "checkpoint")
+	w.initSeries(j)
+	kt := dogstatsd.Tag("kind", kinds[0])
 	if st == Completed {
-		w.m.total.WithLabelValues(j.name, "checkpoint", "completed").Add(float64(n))
-		w.sd.Count(dogstatsd.CheckpointCompleted, n, jt, kt)
+		j.s.completed[0].Add(float64(n))
+		w.sd.Count(dogstatsd.CheckpointCompleted, n, j.s.jobTag, kt)
 		return
 	}
-	w.m.total.WithLabelValues(j.name, "checkpoint", "failed").Add(float64(n))
-	w.m.failures.WithLabelValues(j.name, string(ReasonOther)).Add(float64(n))
-	w.sd.Count(dogstatsd.CheckpointFailed, n, jt, kt, dogstatsd.Tag("reason", string(ReasonOther)))
+	j.s.failed[0].Add(float64(n))
+	j.s.failures[ReasonOther].Add(float64(n))
+	w.sd.Count(dogstatsd.CheckpointFailed, n, j.s.jobTag, kt, dogstatsd.Tag("reason", string(ReasonOther)))
 	w.log.Warn("failed checkpoints fell out of Flink's checkpoint history before a scrape: counted without a reason",
 		"job_name", j.name, "job_id", j.id, "count", n)
 }

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -33,38 +34,56 @@ type checkpointsBody struct {
 
 // checkpointEntry is one history entry. The type discriminator is
 // "className" from Flink 1.15 and "@class" before; status says the same and
-// is read first.
+// is read first. Enumerations decode without allocating: a scrape reads
+// every history entry of every job.
 type checkpointEntry struct {
-	ClassName        string  `json:"className"`
-	Class            string  `json:"@class"`
-	ID               integer `json:"id"`
-	Status           string  `json:"status"`
-	IsSavepoint      bool    `json:"is_savepoint"`
-	CheckpointType   string  `json:"checkpoint_type"`
-	Trigger          integer `json:"trigger_timestamp"`
-	LatestAck        integer `json:"latest_ack_timestamp"`
-	StateSize        integer `json:"state_size"`
-	CheckpointedSize integer `json:"checkpointed_size"` // absent before 1.15
-	Duration         integer `json:"end_to_end_duration"`
-	FailureTimestamp integer `json:"failure_timestamp"`
-	FailureMessage   string  `json:"failure_message"`
+	ClassName        statusField `json:"className"`
+	Class            statusField `json:"@class"`
+	ID               integer     `json:"id"`
+	Status           statusField `json:"status"`
+	IsSavepoint      bool        `json:"is_savepoint"`
+	CheckpointType   typeField   `json:"checkpoint_type"`
+	Trigger          integer     `json:"trigger_timestamp"`
+	LatestAck        integer     `json:"latest_ack_timestamp"`
+	StateSize        integer     `json:"state_size"`
+	CheckpointedSize integer     `json:"checkpointed_size"` // absent before 1.15
+	Duration         integer     `json:"end_to_end_duration"`
+	FailureTimestamp integer     `json:"failure_timestamp"`
+	FailureMessage   string      `json:"failure_message"`
+}
+
+// statusField is COMPLETED/FAILED/IN_PROGRESS, or the discriminator's
+// completed/failed/in_progress.
+type statusField checkpointwatch.Status
+
+func (s *statusField) UnmarshalJSON(b []byte) error {
+	b = unquote(b)
+	switch {
+	case bytes.EqualFold(b, []byte("COMPLETED")):
+		*s = statusField(checkpointwatch.Completed)
+	case bytes.EqualFold(b, []byte("FAILED")):
+		*s = statusField(checkpointwatch.Failed)
+	case bytes.EqualFold(b, []byte("IN_PROGRESS")):
+		*s = statusField(checkpointwatch.InProgress)
+	default:
+		*s = statusField(checkpointwatch.StatusUnknown)
+	}
+	return nil
+}
+
+// typeField is checkpoint_type: true for SAVEPOINT and SYNC_SAVEPOINT.
+type typeField bool
+
+func (t *typeField) UnmarshalJSON(b []byte) error {
+	*t = typeField(bytes.Contains(b, []byte("SAVEPOINT")))
+	return nil
 }
 
 func (e *checkpointEntry) status() checkpointwatch.Status {
-	st := e.Status
-	if st == "" {
-		st = e.ClassName
-	}
-	if st == "" {
-		st = e.Class
-	}
-	switch strings.ToUpper(st) {
-	case "COMPLETED":
-		return checkpointwatch.Completed
-	case "FAILED":
-		return checkpointwatch.Failed
-	case "IN_PROGRESS":
-		return checkpointwatch.InProgress
+	for _, s := range []statusField{e.Status, e.ClassName, e.Class} {
+		if s != statusField(checkpointwatch.StatusUnknown) {
+			return checkpointwatch.Status(s)
+		}
 	}
 	return checkpointwatch.StatusUnknown
 }
@@ -73,7 +92,7 @@ func (e *checkpointEntry) toWatch() checkpointwatch.Checkpoint {
 	cp := checkpointwatch.Checkpoint{
 		ID:               e.ID.V,
 		Status:           e.status(),
-		Savepoint:        e.IsSavepoint || strings.Contains(e.CheckpointType, "SAVEPOINT"),
+		Savepoint:        e.IsSavepoint || bool(e.CheckpointType),
 		Trigger:          epochMillis(e.Trigger),
 		Ack:              epochMillis(e.LatestAck),
 		Failure:          epochMillis(e.FailureTimestamp),
