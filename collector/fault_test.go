@@ -274,10 +274,10 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("cannot listen on %s again: %v", addr, err)
 		}
 		fs.set("", edgeRoutes(map[string]string{
-			"/jobs/overview": "jobs_overview_3.json",
+			"/jobs/overview":  "jobs_overview_3.json",
 			"/jobs/" + edgeA2: "job_A2_3.json", "/jobs/" + edgeA2 + "/checkpoints": "checkpoints_A2_3.json",
 			"/jobs/" + edgeA2 + "/checkpoints/config": "config_A2.json",
-			"/jobs/" + edgeB + "/checkpoints": "checkpoints_B_2.json",
+			"/jobs/" + edgeB + "/checkpoints":         "checkpoints_B_2.json",
 		}))
 		srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: fs}}
 		srv.Start()
