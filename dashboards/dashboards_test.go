@@ -256,8 +256,21 @@ func TestGrafanaCoversTheIssue(t *testing.T) {
 	if logs == nil {
 		t.Fatal("no Loki logs panel")
 	}
-	if e := logs.Targets[0].Expr; !strings.Contains(e, `pod=~"$pod"`) || !strings.Contains(e, `level=~"WARN|ERROR"`) {
-		t.Errorf("logs panel query %q: want the selected pod's WARN and ERROR events", e)
+	e := logs.Targets[0].Expr
+	if !strings.Contains(e, `pod=~"$pod"`) {
+		t.Errorf("logs panel query %q: want the selected pod's events", e)
+	}
+	// level is structured metadata with the shipper's level names
+	// (shipper/parse.go: trace … fatal, lower case); Loki anchors regexes.
+	m := regexp.MustCompile(`\| level=~"([^"]+)"`).FindStringSubmatch(e)
+	if m == nil {
+		t.Fatalf("logs panel query %q filters no level", e)
+	}
+	re := regexp.MustCompile("^(?:" + m[1] + ")$")
+	for level, want := range map[string]bool{"warn": true, "error": true, "fatal": true, "info": false, "debug": false, "trace": false} {
+		if re.MatchString(level) != want {
+			t.Errorf("logs panel level filter %q on %q: match %t, want %t", m[1], level, !want, want)
+		}
 	}
 }
 
