@@ -147,7 +147,7 @@ func newHarness(t *testing.T, srv *fixtureServer, now time.Time, mod func(*Optio
 	}
 	if opts.Watch == nil {
 		opts.Watch = checkpointwatch.New(checkpointwatch.Options{Registerer: h.reg, Statsd: opts.Statsd, Logger: opts.Logger,
-			StuckRatio: f.StuckRatio, Clock: func() time.Time { return h.now }})
+			StuckRatio: f.StuckRatio, Clock: func() time.Time { return h.now }, Identity: opts.Identity})
 	}
 	c, err := New(opts)
 	if err != nil {
