@@ -73,7 +73,9 @@ func TestDogStatsDInStatsdExporter(t *testing.T) {
 		}
 		return l
 	}
-	orders := func(extra ...string) map[string]string { return global(append([]string{"job_name", "orders"}, extra...)...) }
+	orders := func(extra ...string) map[string]string {
+		return global(append([]string{"job_name", "orders"}, extra...)...)
+	}
 	wants := []want{
 		{"flink_checkpoint_completed", orders("kind", "checkpoint"), 16},
 		{"flink_checkpoint_completed", orders("kind", "savepoint"), 1},
