@@ -72,17 +72,24 @@ type Lifecycle struct {
 	From, To          string // JobState
 }
 
+// The prefilter: every checkpoint lifecycle header names its job ("for job
+// <id>", "of job <id>", "Job <name> (<id>) switched"), and the global
+// failure line says so. The needles start with bytes that are rare in log
+// text ('j', 'J', 'y'): bytes.Index jumps from one occurrence of the first
+// byte to the next, so an ordinary line costs three short scans.
 var (
-	litHeckpoint     = []byte("heckpoint") // Checkpoint and checkpoint
-	litSwitchedState = []byte(") switched from state ")
-	litGlobalFailure = []byte("Trying to recover from a global failure")
+	litJob           = []byte("job ")
+	litJobUpper      = []byte("Job ")
+	litGlobalFailure = []byte("ying to recover from a global failure")
 
-	litTriggering = []byte("Triggering checkpoint ")
-	litCompleted  = []byte("Completed checkpoint ")
-	litExpired    = []byte(" expired before completing")
-	litDecline    = []byte("Decline checkpoint ")
-	litFailedTo   = []byte("Failed to trigger or complete checkpoint ")
-	litDiscarding = []byte("Discarding checkpoint ")
+	litRecoverGlobal = []byte("Trying to recover from a global failure")
+	litJobSwitched   = []byte(") switched from state ")
+	litTriggering    = []byte("Triggering checkpoint ")
+	litCompleted     = []byte("Completed checkpoint ")
+	litExpired       = []byte(" expired before completing")
+	litDecline       = []byte("Decline checkpoint ")
+	litFailedTo      = []byte("Failed to trigger or complete checkpoint ")
+	litDiscarding    = []byte("Discarding checkpoint ")
 
 	litForJob       = []byte(" for job ")
 	litOfJob        = []byte(" of job ")
@@ -110,7 +117,7 @@ func firstLine(ev []byte) []byte {
 // mayBeLifecycle is the prefilter: every lifecycle header contains one of
 // these literals.
 func mayBeLifecycle(h []byte) bool {
-	return bytes.Contains(h, litHeckpoint) || bytes.Contains(h, litSwitchedState) || bytes.Contains(h, litGlobalFailure)
+	return bytes.Contains(h, litJob) || bytes.Contains(h, litJobUpper) || bytes.Contains(h, litGlobalFailure)
 }
 
 // parseLifecycle recognises ev's header. It returns KindNone for other
@@ -147,12 +154,12 @@ func parseLifecycle(ev []byte, out *Lifecycle) (kind Kind, pattern string, ok bo
 			out.Message = "Checkpoint was declined."
 		}
 		return KindDiscarded, "discarded", ok
-	case bytes.Contains(h, litGlobalFailure):
+	case bytes.Contains(h, litRecoverGlobal):
 		out.Kind = KindGlobalFailure
 		out.Message = causeMessage(ev)
 		out.ToleranceExceeded = bytes.Contains(ev, litTolerance)
 		return KindGlobalFailure, "global_failure", true
-	case bytes.Contains(h, litSwitchedState):
+	case bytes.Contains(h, litJobSwitched):
 		return KindJobState, "job_state", parseJobState(h, out)
 	}
 	return KindNone, "", true
@@ -321,7 +328,7 @@ func parseDiscarded(h []byte, out *Lifecycle) bool {
 // Job Flink Streaming Job (dd4f…) switched from state RUNNING to FAILING.
 func parseJobState(h []byte, out *Lifecycle) bool {
 	out.Kind = KindJobState
-	i := bytes.Index(h, litSwitchedState)
+	i := bytes.Index(h, litJobSwitched)
 	if i < 33 || h[i-33] != '(' {
 		return false
 	}
@@ -330,12 +337,19 @@ func parseJobState(h []byte, out *Lifecycle) bool {
 		return false
 	}
 	out.JobID = id
-	k := bytes.LastIndex(h[:i-33], []byte("Job "))
-	if k < 0 {
+	// The name may contain anything, "Job " included: it starts at the
+	// message ("… - Job "), or failing that at the first "Job ".
+	pre := h[:i-33]
+	k := bytes.Index(pre, []byte(" - Job "))
+	if k >= 0 {
+		k += len(" - Job ")
+	} else if k = bytes.Index(pre, []byte("Job ")); k >= 0 {
+		k += len("Job ")
+	} else {
 		return false
 	}
-	out.JobName = string(bytes.TrimSpace(h[k+4 : i-33]))
-	rest := h[i+len(litSwitchedState):]
+	out.JobName = string(bytes.TrimSpace(pre[k:]))
+	rest := h[i+len(litJobSwitched):]
 	sp := bytes.Index(rest, []byte(" to "))
 	if sp <= 0 {
 		return false

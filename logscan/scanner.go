@@ -505,8 +505,11 @@ func throttleMessage(ev []byte) string {
 		} else {
 			rest = nil
 		}
-		var th Throttle
-		if detectThrottle(l, &th) || containsAny(l, litSlowDown, litSlowDownSp, litReduceRate, litThrottledEx, litStatus429, litTooMany, litTooManySp) {
+		if isFrame(l) {
+			continue
+		}
+		var f throttleFlags
+		if f.scan(l); f.slow || f.reduce || f.s3a || f.tooMany {
 			s := strings.TrimSpace(string(l))
 			s = strings.TrimPrefix(s, "Caused by: ")
 			s = strings.TrimPrefix(s, "Suppressed: ")

@@ -49,32 +49,72 @@ var (
 	litS3Service = []byte("Service: S3,") // SDK v2 message form
 )
 
+// litXception is in every form above: they are all Java exceptions
+// (AmazonS3Exception, S3Exception, AWSServiceThrottledException, and the
+// SDK's request metrics line "Exception=[…]"). bytes.Index skips ahead by
+// the needle's first byte, and 'x' is rare in log text, so this one scan is
+// what an ordinary event costs.
+var litXception = []byte("xception")
+
 // detectThrottle reports whether ev is an S3 throttling occurrence. It does
-// not allocate; Bucket and Operation alias ev.
+// not allocate; Bucket aliases ev.
 func detectThrottle(ev []byte, out *Throttle) bool {
-	slow := bytes.Contains(ev, litSlowDown)
-	slowSp := !slow && bytes.Contains(ev, litSlowDownSp)
-	reduce := !slow && !slowSp && bytes.Contains(ev, litReduceRate)
-	s3aThrottled := bytes.Contains(ev, litThrottledEx)
-	var tooMany bool
-	if !slow && !slowSp && !reduce && !s3aThrottled {
-		tooMany = bytes.Contains(ev, litStatus429) || bytes.Contains(ev, litTooMany) || bytes.Contains(ev, litTooManySp)
-		if !tooMany {
-			return false
+	if bytes.Index(ev, litXception) < 0 {
+		return false
+	}
+	// Throttling shows in exception messages, never in stack frames: only
+	// the few message lines of a trace are searched.
+	var f throttleFlags
+	for rest := ev; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
 		}
+		if !isFrame(line) {
+			f.scan(line)
+		}
+	}
+	only429 := f.tooMany && !f.slow && !f.reduce
+	if !f.slow && !f.reduce && !f.s3a && !f.tooMany {
+		return false
 	}
 	// Past the prefilter: rare events, so thoroughness beats speed here.
 	if !bytes.Contains(ev, litS3Upper) && !bytes.Contains(ev, litS3Lower) {
 		return false
 	}
-	if s3aThrottled && !slow && !slowSp && !reduce && !tooMany && bytes.Contains(ev, litDynamoDB) {
+	if f.s3a && !f.slow && !f.reduce && !f.tooMany && bytes.Contains(ev, litDynamoDB) {
 		// S3Guard's DynamoDB table was throttled, not S3.
 		return false
 	}
-	*out = Throttle{Form: throttleForm(ev, s3aThrottled, tooMany && !slow && !slowSp && !reduce)}
+	*out = Throttle{Form: throttleForm(ev, f.s3a, only429)}
 	out.Bucket = extractBucket(ev)
 	out.Operation = extractOperation(ev)
 	return true
+}
+
+type throttleFlags struct{ slow, reduce, s3a, tooMany bool }
+
+func (f *throttleFlags) scan(line []byte) {
+	f.slow = f.slow || bytes.Contains(line, litSlowDown) || bytes.Contains(line, litSlowDownSp)
+	f.reduce = f.reduce || bytes.Contains(line, litReduceRate)
+	f.s3a = f.s3a || bytes.Contains(line, litThrottledEx)
+	f.tooMany = f.tooMany || bytes.Contains(line, litStatus429) || bytes.Contains(line, litTooMany) || bytes.Contains(line, litTooManySp)
+}
+
+// isFrame reports whether line is a stack frame ("\tat …", "    at …") or
+// an elision ("\t... 12 more").
+func isFrame(line []byte) bool {
+	i := 0
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	l := line[i:]
+	return len(l) >= 3 && (l[0] == 'a' && l[1] == 't' && l[2] == ' ' || l[0] == '.' && l[1] == '.' && l[2] == '.')
 }
 
 func throttleForm(ev []byte, s3a, only429 bool) string {
@@ -260,13 +300,4 @@ func extractOperation(ev []byte) string {
 
 func identByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '$'
-}
-
-func containsAny(b []byte, lits ...[]byte) bool {
-	for _, l := range lits {
-		if bytes.Contains(b, l) {
-			return true
-		}
-	}
-	return false
 }
