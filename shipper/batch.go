@@ -1,0 +1,320 @@
+package shipper
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/golang/snappy"
+	"github.com/grafana/loki/pkg/push"
+)
+
+// budget bounds the bytes of entries between reading and acknowledgement:
+// the reader takes, the sender gives back; when it is spent, reading waits.
+type budget struct {
+	mu    sync.Mutex
+	used  int64
+	max   int64
+	freed chan struct{}
+}
+
+func (b *budget) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.max {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+	select {
+	case b.freed <- struct{}{}:
+	default:
+	}
+}
+
+func (b *budget) inUse() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used
+}
+
+// bent is one entry of a batch; its line is in the batch's arena.
+type bent struct {
+	ts     int64
+	off    int32
+	n      int32
+	stream int32
+	level  int8
+	logger string
+	thread string
+	f      *tfile
+	end    int64
+}
+
+// batch is what one push request carries.
+type batch struct {
+	arena   []byte
+	ents    []bent
+	streams []*group
+	bytes   int64 // taken from the budget
+	lines   int   // line bytes, compared with loki.batch_bytes
+	first   int64 // read time of the first entry (lag)
+}
+
+func (b *batch) reset() {
+	b.arena = b.arena[:0]
+	clear(b.ents) // drop the *tfile references
+	b.ents = b.ents[:0]
+	clear(b.streams)
+	b.streams = b.streams[:0]
+	b.bytes, b.lines, b.first = 0, 0, 0
+}
+
+func (b *batch) stream(g *group) int32 {
+	for i := len(b.streams) - 1; i >= 0; i-- {
+		if b.streams[i] == g {
+			return int32(i)
+		}
+	}
+	b.streams = append(b.streams, g)
+	return int32(len(b.streams) - 1)
+}
+
+var errStopping = errors.New("shipper stopping")
+
+// emit finishes t's event: redaction, parsing, metrics, observers, and the
+// batch (or, without Loki, the positions directly).
+func (s *Shipper) emit(t *tfile) error {
+	if t.evDropped > 0 {
+		t.ev = append(t.ev, " … [truncated by flink-agent: "...)
+		t.ev = strconv.AppendInt(t.ev, int64(t.evDropped), 10)
+		t.ev = append(t.ev, " bytes dropped]"...)
+	}
+	out := s.red.apply(t.ev)
+	ts := t.evTS
+	if ts == 0 {
+		ts = s.nowNano
+	} else if ts == t.lastTS && t.tsSeq < 999_999 {
+		// Same millisecond as the previous event of this file: keep the
+		// file's order, and keep Loki from collapsing identical lines
+		// (it drops entries equal in stream, time and line).
+		t.tsSeq++
+		ts += t.tsSeq
+	} else {
+		t.lastTS, t.tsSeq = ts, 0
+	}
+	var logger, thread string
+	h := &t.evHdr
+	if h.loggerEnd > h.loggerStart {
+		logger = s.loggers.get(t.ev[h.loggerStart:h.loggerEnd])
+	}
+	if h.threadEnd > h.threadStart {
+		thread = s.threads.get(t.ev[h.threadStart:h.threadEnd])
+	}
+	comp := t.g.comp
+	s.lineCounts[comp*numLevels+h.level]++
+	if t.evLines > 1 {
+		if c := exceptionClass(out); c != nil {
+			s.countException(comp, c)
+		}
+	}
+	if len(s.opts.Observers) > 0 {
+		ev := &s.event
+		ev.Time = time.Unix(0, ts)
+		ev.Line = out
+		ev.Level = ""
+		if h.level != levelUnknown {
+			ev.Level = levelNames[h.level]
+		}
+		ev.Logger, ev.Thread = logger, thread
+		ev.File, ev.Component = t.path, t.g.compName
+		for _, o := range s.opts.Observers {
+			o.Observe(ev)
+		}
+		ev.Line = nil
+	}
+	if s.client == nil {
+		t.committed.Store(t.evEnd)
+	} else if err := s.appendBatch(t, ts, out, int8(h.level), logger, thread); err != nil {
+		return err
+	}
+	t.handed = t.evEnd
+	t.ev = t.ev[:0]
+	t.evLines, t.evDropped, t.evTS = 0, 0, 0
+	return nil
+}
+
+// appendBatch adds an entry to the current batch, waiting for memory when
+// the budget is spent.
+func (s *Shipper) appendBatch(t *tfile, ts int64, line []byte, level int8, logger, thread string) error {
+	need := int64(len(line)) + entryOverhead
+	if s.cur != nil && len(s.cur.ents) > 0 && s.cur.lines+len(line) > s.batchSize {
+		if err := s.handoff(); err != nil {
+			return err
+		}
+	}
+	for !s.budget.take(need) {
+		if s.cur != nil && len(s.cur.ents) > 0 {
+			if err := s.handoff(); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.waitForMemory(); err != nil {
+			return err
+		}
+	}
+	b := s.cur
+	if b == nil {
+		b = s.getBatch()
+		b.first = s.nowNano
+		s.cur = b
+		s.lagMu.Lock()
+		s.lagFIFO = append(s.lagFIFO, b.first)
+		s.lagMu.Unlock()
+	}
+	off := len(b.arena)
+	b.arena = append(b.arena, line...)
+	b.ents = append(b.ents, bent{ts: ts, off: int32(off), n: int32(len(line)), stream: b.stream(t.g),
+		level: level, logger: logger, thread: thread, f: t, end: t.evEnd})
+	b.bytes += need
+	b.lines += len(line)
+	return nil
+}
+
+// waitForMemory waits until the sender frees budget. Meanwhile new files
+// are opened (not read), so that what is rotated away and deleted during
+// a long Loki outage stays readable; and readiness is not held up.
+func (s *Shipper) waitForMemory() error {
+	s.firePass()
+	t := time.NewTimer(s.poll)
+	defer t.Stop()
+	select {
+	case <-s.ctx.Done():
+		return errStopping
+	case <-s.budget.freed:
+		return nil
+	case <-s.notify:
+		if s.scanWanted.Load() {
+			s.scan(false)
+		}
+	case <-t.C:
+		s.scan(false)
+	}
+	return nil
+}
+
+func (s *Shipper) getBatch() *batch {
+	select {
+	case b := <-s.pool:
+		return b
+	default:
+		return &batch{arena: make([]byte, 0, s.batchSize+s.maxEvent+256)}
+	}
+}
+
+func (s *Shipper) putBatch(b *batch) {
+	b.reset()
+	select {
+	case s.pool <- b:
+	default:
+	}
+}
+
+// handoff queues the current batch for the sender.
+func (s *Shipper) handoff() error {
+	b := s.cur
+	if b == nil || len(b.ents) == 0 {
+		return nil
+	}
+	select {
+	case s.queue <- b:
+		s.cur = nil
+		return nil
+	case <-s.ctx.Done():
+		return errStopping
+	}
+}
+
+// encoder turns a batch into a snappy-compressed protobuf PushRequest,
+// reusing its buffers: lines are not copied into strings but referenced in
+// the batch's arena, which stays unchanged until the batch is acknowledged.
+type encoder struct {
+	req     push.PushRequest
+	streams []push.Stream
+	entries []push.Entry
+	meta    []push.LabelAdapter
+	counts  []int
+	pb      []byte
+	out     []byte
+}
+
+func (e *encoder) encode(b *batch) []byte {
+	n := len(b.ents)
+	if cap(e.entries) < n {
+		e.entries = make([]push.Entry, n)
+		e.meta = make([]push.LabelAdapter, 3*n)
+	}
+	e.entries = e.entries[:n]
+	e.counts = e.counts[:0]
+	for range b.streams {
+		e.counts = append(e.counts, 0)
+	}
+	for i := range b.ents {
+		e.counts[b.ents[i].stream]++
+	}
+	// counts become each stream's next index into entries.
+	start := 0
+	e.streams = e.streams[:0]
+	for i, c := range e.counts {
+		e.streams = append(e.streams, push.Stream{Labels: b.streams[i].labels, Entries: e.entries[start : start+c]})
+		e.counts[i] = start
+		start += c
+	}
+	m := 0
+	for i := range b.ents {
+		be := &b.ents[i]
+		pos := e.counts[be.stream]
+		e.counts[be.stream]++
+		md := e.meta[m:m]
+		if be.level != levelUnknown {
+			md = append(md, push.LabelAdapter{Name: "level", Value: levelNames[be.level]})
+		}
+		if be.logger != "" {
+			md = append(md, push.LabelAdapter{Name: "logger", Value: be.logger})
+		}
+		if be.thread != "" {
+			md = append(md, push.LabelAdapter{Name: "thread", Value: be.thread})
+		}
+		m += len(md)
+		line := ""
+		if be.n > 0 {
+			line = unsafe.String(&b.arena[be.off], int(be.n))
+		}
+		e.entries[pos] = push.Entry{Timestamp: time.Unix(0, be.ts).UTC(), Line: line, StructuredMetadata: md}
+	}
+	e.req.Streams = e.streams
+	size := e.req.Size()
+	if cap(e.pb) < size {
+		e.pb = make([]byte, size+size/4)
+	}
+	pb := e.pb[:size]
+	written, _ := e.req.MarshalToSizedBuffer(pb)
+	pb = pb[size-written:]
+	if need := snappy.MaxEncodedLen(len(pb)); cap(e.out) < need {
+		e.out = make([]byte, need+need/4)
+	}
+	out := snappy.Encode(e.out[:cap(e.out)], pb)
+	// Drop references into the arena before the batch is reused.
+	clear(e.entries)
+	clear(e.streams)
+	return out
+}

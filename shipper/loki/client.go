@@ -1,0 +1,310 @@
+// Package loki pushes encoded batches to Loki's /loki/api/v1/push and says
+// what the answer means for the batch: delivered, retry later, or rejected
+// for good. Retrying, acknowledging and counting are the caller's: the
+// shipper advances its positions only on an acknowledgement, which is why
+// this is not github.com/grafana/loki-client-go (it drops a batch after its
+// retries and never tells the caller).
+package loki
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flink-agent/flink-agent/internal/config"
+)
+
+// PushPath is Loki's push endpoint, appended to a URL without a path.
+const PushPath = "/loki/api/v1/push"
+
+// Outcome is what a push attempt means for its batch.
+type Outcome int
+
+const (
+	// Delivered: Loki acknowledged every entry (2xx).
+	Delivered Outcome = iota
+	// Retry: nothing was stored or it is unknown (network, 429, 5xx, and
+	// 4xx other than 400, which are configuration errors an operator can
+	// fix); send the same batch again.
+	Retry
+	// Rejected: 400. Loki stored what it could and will never take the rest
+	// (too old, line too long, …); retrying cannot help.
+	Rejected
+)
+
+// Result of one push attempt.
+type Result struct {
+	Outcome    Outcome
+	Status     int           // HTTP status, 0 on a network error
+	RetryAfter time.Duration // from a Retry-After header, 0 if none
+	// Reason is a short low-cardinality label for rejections
+	// (too_old, too_new, line_too_long, out_of_order, …) and retries
+	// (network, rate_limited, server_error, http_4xx).
+	Reason string
+	// Ignored is how many entries Loki says it dropped on a 400, when it
+	// says so ("total ignored: N out of M"); -1 when unknown.
+	Ignored int
+	Err     error // describes a failure, with the response body's start
+}
+
+// Client sends push requests. It is safe for one sender goroutine; the
+// credentials it reads from files are re-read after a 401 or 403 so that a
+// rotated Secret is picked up.
+type Client struct {
+	url     string
+	hc      *http.Client
+	headers http.Header
+
+	mu           sync.Mutex
+	username     string
+	passwordFile string
+	tokenFile    string
+	authz        string // Authorization header value
+}
+
+// New builds a client from the loki section. Unreadable credential or TLS
+// files are errors now, at startup, not at the first push.
+func New(cfg config.Loki, userAgent string) (*Client, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("loki.url: invalid URL %q", cfg.URL)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = PushPath
+	}
+	tlsCfg, err := tlsConfig(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       tlsCfg,
+		TLSHandshakeTimeout:   10 * time.Second,
+		MaxIdleConnsPerHost:   2,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.Timeout.D(),
+		ForceAttemptHTTP2:     true,
+	}
+	c := &Client{
+		url:          u.String(),
+		hc:           &http.Client{Transport: tr, Timeout: cfg.Timeout.D()},
+		headers:      http.Header{},
+		username:     cfg.BasicAuth.Username,
+		passwordFile: cfg.BasicAuth.PasswordFile,
+		tokenFile:    cfg.BearerTokenFile,
+	}
+	for k, v := range cfg.Headers {
+		c.headers.Set(k, v)
+	}
+	if cfg.TenantID != "" {
+		c.headers.Set("X-Scope-OrgID", cfg.TenantID)
+	}
+	c.headers.Set("Content-Type", "application/x-protobuf")
+	c.headers.Set("User-Agent", userAgent)
+	if err := c.loadAuth(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// URL is the push endpoint.
+func (c *Client) URL() string { return c.url }
+
+func (c *Client) loadAuth() error {
+	var authz string
+	switch {
+	case c.tokenFile != "":
+		b, err := os.ReadFile(c.tokenFile)
+		if err != nil {
+			return fmt.Errorf("loki.bearer_token_file: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return fmt.Errorf("loki.bearer_token_file: %s is empty", c.tokenFile)
+		}
+		authz = "Bearer " + tok
+	case c.username != "":
+		var pw string
+		if c.passwordFile != "" {
+			b, err := os.ReadFile(c.passwordFile)
+			if err != nil {
+				return fmt.Errorf("loki.basic_auth.password_file: %w", err)
+			}
+			pw = strings.TrimRight(string(b), "\r\n")
+		}
+		req := &http.Request{Header: http.Header{}}
+		req.SetBasicAuth(c.username, pw)
+		authz = req.Header.Get("Authorization")
+	}
+	c.mu.Lock()
+	c.authz = authz
+	c.mu.Unlock()
+	return nil
+}
+
+func tlsConfig(t config.TLS) (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("loki.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("loki.tls.ca_file: no PEM certificate in %s", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			return nil, fmt.Errorf("loki.tls.cert_file/key_file: %w", err)
+		}
+		// Read per handshake so that a renewed certificate (cert-manager)
+		// is used without a restart.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			c, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+			if err != nil {
+				return nil, err
+			}
+			return &c, nil
+		}
+	}
+	return cfg, nil
+}
+
+// Push sends one snappy-compressed protobuf PushRequest.
+func (c *Client) Push(ctx context.Context, body []byte) Result {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return Result{Outcome: Retry, Reason: "network", Err: err, Ignored: -1}
+	}
+	for k, v := range c.headers {
+		req.Header[k] = v
+	}
+	c.mu.Lock()
+	if c.authz != "" {
+		req.Header.Set("Authorization", c.authz)
+	}
+	c.mu.Unlock()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Result{Outcome: Retry, Reason: "network", Err: err, Ignored: -1}
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection
+	r := Classify(resp.StatusCode, resp.Header.Get("Retry-After"), msg, time.Now())
+	if r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden {
+		if err := c.loadAuth(); err != nil {
+			r.Err = fmt.Errorf("%w (re-reading credentials: %v)", r.Err, err)
+		}
+	}
+	return r
+}
+
+// Classify maps a push response to its outcome.
+func Classify(status int, retryAfter string, body []byte, now time.Time) Result {
+	r := Result{Status: status, Ignored: -1}
+	switch {
+	case status/100 == 2:
+		r.Outcome = Delivered
+		return r
+	case status == http.StatusBadRequest:
+		r.Outcome = Rejected
+		r.Reason = RejectReason(body)
+		r.Ignored = ignoredCount(body)
+	case status == http.StatusTooManyRequests:
+		r.Outcome, r.Reason = Retry, "rate_limited"
+	case status/100 == 5:
+		r.Outcome, r.Reason = Retry, "server_error"
+	default:
+		r.Outcome, r.Reason = Retry, "http_"+strconv.Itoa(status)
+	}
+	r.RetryAfter = parseRetryAfter(retryAfter, now)
+	r.Err = fmt.Errorf("loki answered %d: %s", status, firstLine(body, 300))
+	return r
+}
+
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// Reasons, from Loki's validation messages (pkg/validation/validate.go).
+var reasons = []struct {
+	reason string
+	substr []string
+}{
+	{"too_old", []string{"timestamp too old", "too far behind", "greater_than_max_sample_age"}},
+	{"too_new", []string{"timestamp too new", "too_far_in_future"}},
+	{"line_too_long", []string{"max entry size", "line too long", "line_too_long"}},
+	{"out_of_order", []string{"out of order", "out_of_order"}},
+	{"structured_metadata", []string{"structured metadata"}},
+	{"invalid_labels", []string{"error parsing labels", "label name", "label value", "at least one label", "duplicate label"}},
+	{"stream_limit", []string{"stream limit", "maximum active stream"}},
+}
+
+// RejectReason names why Loki rejected entries with a 400.
+func RejectReason(body []byte) string {
+	lower := strings.ToLower(string(body))
+	for _, r := range reasons {
+		for _, s := range r.substr {
+			if strings.Contains(lower, s) {
+				return r.reason
+			}
+		}
+	}
+	return "other"
+}
+
+var ignoredRE = regexp.MustCompile(`total ignored: (\d+) out of \d+`)
+
+// ignoredCount sums Loki's per-stream "total ignored: N out of M".
+func ignoredCount(body []byte) int {
+	m := ignoredRE.FindAllSubmatch(body, -1)
+	if len(m) == 0 {
+		return -1
+	}
+	n := 0
+	for _, g := range m {
+		v, _ := strconv.Atoi(string(g[1]))
+		n += v
+	}
+	return n
+}
+
+func firstLine(b []byte, max int) string {
+	s := strings.TrimSpace(string(b))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}

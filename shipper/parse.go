@@ -1,0 +1,267 @@
+package shipper
+
+import (
+	"bytes"
+	"time"
+)
+
+// Levels, lower-case as Grafana's log volume and Loki's detected_level use
+// them. levelUnknown is the metric label for events without a level.
+const (
+	levelUnknown = iota
+	levelTrace
+	levelDebug
+	levelInfo
+	levelWarn
+	levelError
+	levelFatal
+	numLevels
+)
+
+var levelNames = [numLevels]string{"unknown", "trace", "debug", "info", "warn", "error", "fatal"}
+
+// parseLevel recognises log4j's level names (and WARNING/SEVERE from JUL).
+func parseLevel(b []byte) int {
+	switch len(b) {
+	case 4:
+		switch string(b) {
+		case "INFO", "info":
+			return levelInfo
+		case "WARN", "warn":
+			return levelWarn
+		}
+	case 5:
+		switch string(b) {
+		case "ERROR", "error":
+			return levelError
+		case "DEBUG", "debug":
+			return levelDebug
+		case "TRACE", "trace":
+			return levelTrace
+		case "FATAL", "fatal":
+			return levelFatal
+		}
+	case 6:
+		if string(b) == "SEVERE" {
+			return levelError
+		}
+	case 7:
+		if string(b) == "WARNING" {
+			return levelWarn
+		}
+	}
+	return levelUnknown
+}
+
+// isLog4jTime reports whether b starts with "yyyy-MM-dd HH:mm:ss,SSS"
+// (Flink's %d{yyyy-MM-dd HH:mm:ss,SSS}); it is the default start pattern,
+// matched without the regexp engine because it runs on every line.
+func isLog4jTime(b []byte) bool {
+	if len(b) < 23 {
+		return false
+	}
+	_ = b[22]
+	return isDigit(b[0]) && isDigit(b[1]) && isDigit(b[2]) && isDigit(b[3]) && b[4] == '-' &&
+		isDigit(b[5]) && isDigit(b[6]) && b[7] == '-' && isDigit(b[8]) && isDigit(b[9]) && b[10] == ' ' &&
+		isDigit(b[11]) && isDigit(b[12]) && b[13] == ':' && isDigit(b[14]) && isDigit(b[15]) && b[16] == ':' &&
+		isDigit(b[17]) && isDigit(b[18]) && b[19] == ',' && isDigit(b[20]) && isDigit(b[21]) && isDigit(b[22])
+}
+
+func isDigit(c byte) bool { return c-'0' < 10 }
+
+func num2(b []byte) int { return int(b[0]-'0')*10 + int(b[1]-'0') }
+
+// tsParser turns log4j timestamps into times in loc. Consecutive lines
+// share the hour almost always, so the hour's start is cached and only
+// minutes, seconds and milliseconds are added per line.
+type tsParser struct {
+	loc     *time.Location
+	hourKey [13]byte
+	hour    int64 // unix nanoseconds at the start of hourKey
+	valid   bool
+}
+
+// parse reads a timestamp validated by isLog4jTime; ok is false for
+// impossible dates (month 13), which then fall back to the read time.
+func (p *tsParser) parse(b []byte) (int64, bool) {
+	if !p.valid || !bytes.Equal(p.hourKey[:], b[:13]) {
+		year := int(b[0]-'0')*1000 + int(b[1]-'0')*100 + num2(b[2:])
+		month, day, hour := num2(b[5:]), num2(b[8:]), num2(b[11:])
+		if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 {
+			return 0, false
+		}
+		t := time.Date(year, time.Month(month), day, hour, 0, 0, 0, p.loc)
+		if t.Day() != day { // 31 February
+			return 0, false
+		}
+		copy(p.hourKey[:], b[:13])
+		p.hour = t.UnixNano()
+		p.valid = true
+	}
+	min, sec := num2(b[14:]), num2(b[17:])
+	if min > 59 || sec > 60 {
+		return 0, false
+	}
+	ms := int(b[20]-'0')*100 + num2(b[21:])
+	return p.hour + int64(min)*int64(time.Minute) + int64(sec)*int64(time.Second) + int64(ms)*int64(time.Millisecond), true
+}
+
+// header is what the first line of an event says about it. logger and
+// thread are ranges into the line.
+type header struct {
+	level                  int
+	loggerStart, loggerEnd int
+	threadStart, threadEnd int
+}
+
+// parseHeader reads level, logger and thread after a 23-byte timestamp.
+// It understands Flink's layout "%d %-5p %-60c %x - %m%n" and the common
+// variants with "[%t]" before or after the level; whatever it does not
+// recognise is left empty rather than guessed.
+func parseHeader(line []byte, h *header) {
+	*h = header{}
+	p := skipSpaces(line, 23)
+	if p < len(line) && line[p] == '[' {
+		p = h.thread(line, p)
+	}
+	end := tokenEnd(line, p)
+	if lv := parseLevel(line[p:end]); lv != levelUnknown {
+		h.level = lv
+		p = skipSpaces(line, end)
+	} else {
+		return
+	}
+	if p < len(line) && line[p] == '[' && h.threadEnd == 0 {
+		p = h.thread(line, p)
+	}
+	end = tokenEnd(line, p)
+	if end > p && isLoggerName(line[p:end]) {
+		h.loggerStart, h.loggerEnd = p, end
+		p = skipSpaces(line, end)
+	}
+	// A non-empty "[...]" before " - " is the thread in "%c [%t] - %m"
+	// layouts; Flink's own "%x" prints an empty "[]" there.
+	if h.threadEnd == 0 && p+1 < len(line) && line[p] == '[' && line[p+1] != ']' {
+		h.thread(line, p)
+	}
+}
+
+// thread records "[name]" starting at p and returns the position after it.
+func (h *header) thread(line []byte, p int) int {
+	i := bytes.IndexByte(line[p:], ']')
+	if i < 0 {
+		return p
+	}
+	if i > 1 {
+		h.threadStart, h.threadEnd = p+1, p+i
+	}
+	return skipSpaces(line, p+i+1)
+}
+
+func skipSpaces(b []byte, p int) int {
+	for p < len(b) && b[p] == ' ' {
+		p++
+	}
+	return p
+}
+
+func tokenEnd(b []byte, p int) int {
+	for p < len(b) && b[p] != ' ' {
+		p++
+	}
+	return p
+}
+
+// isLoggerName accepts Java class and logger names (letters, digits, '.',
+// '_', '$', '-').
+func isLoggerName(b []byte) bool {
+	if len(b) == 0 || len(b) > 256 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '.' || c == '_' || c == '$' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// exceptionClass finds the top-level exception of a multi-line event: the
+// line just before the first "at ..." frame, or failing that the second
+// line, when it starts with a qualified Java class name followed by ':' or
+// the end of the line. It returns nil when there is none.
+func exceptionClass(ev []byte) []byte {
+	first := bytes.IndexByte(ev, '\n')
+	if first < 0 {
+		return nil
+	}
+	prevStart, prevEnd := -1, -1
+	p := first + 1
+	for lines := 0; p < len(ev) && lines < 64; lines++ {
+		e := bytes.IndexByte(ev[p:], '\n')
+		if e < 0 {
+			e = len(ev)
+		} else {
+			e += p
+		}
+		l := ev[p:e]
+		if isFrame(l) {
+			if prevStart >= 0 {
+				if c := classAt(ev[prevStart:prevEnd]); c != nil {
+					return c
+				}
+			}
+			break
+		}
+		prevStart, prevEnd = p, e
+		p = e + 1
+	}
+	e := bytes.IndexByte(ev[first+1:], '\n')
+	if e < 0 {
+		return classAt(ev[first+1:])
+	}
+	return classAt(ev[first+1 : first+1+e])
+}
+
+func isFrame(l []byte) bool {
+	i := 0
+	for i < len(l) && (l[i] == ' ' || l[i] == '\t') {
+		i++
+	}
+	return i > 0 && bytes.HasPrefix(l[i:], []byte("at "))
+}
+
+// classAt returns the qualified class name that l starts with ("Caused by: "
+// and "Exception in thread "x" " prefixes removed) if it looks like a
+// Throwable: a dotted name whose last part starts upper-case, followed by
+// ':' or the end of the line.
+func classAt(l []byte) []byte {
+	l = bytes.TrimLeft(l, " \t")
+	l = bytes.TrimPrefix(l, []byte("Caused by: "))
+	if bytes.HasPrefix(l, []byte("Exception in thread \"")) {
+		if i := bytes.Index(l[21:], []byte("\" ")); i >= 0 {
+			l = l[21+i+2:]
+		}
+	}
+	end := 0
+	dot := -1
+	for end < len(l) {
+		c := l[end]
+		if c == '.' {
+			dot = end
+		} else if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '_' || c == '$') {
+			break
+		}
+		end++
+	}
+	if dot <= 0 || dot == end-1 || end > 200 {
+		return nil
+	}
+	if c := l[dot+1]; c < 'A' || c > 'Z' {
+		return nil
+	}
+	if end < len(l) && l[end] != ':' && l[end] != '\r' {
+		return nil
+	}
+	return l[:end]
+}
