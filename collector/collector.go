@@ -57,13 +57,14 @@ type Collector struct {
 	restarts  *prometheus.CounterVec
 	snapDescs snapDescs
 
-	scrapeMu   sync.Mutex // one scrape at a time
-	hadSuccess bool       // a scrape succeeded before: later jobs are news
-	failing    bool
-	jobs       map[string]*jobState // by job id
-	names      map[string]bool      // job names with series last scrape
-	gcPrev     map[string]float64   // component → GC ms, for DogStatsD deltas
-	cpScratch  []checkpointwatch.Checkpoint
+	scrapeMu    sync.Mutex // one scrape at a time
+	hadSuccess  bool       // a scrape succeeded before: later jobs are news
+	failing     bool
+	jobs        map[string]*jobState // by job id
+	names       map[string]bool      // job names with series last scrape
+	gcPrev      map[string]float64   // component → GC ms, for DogStatsD deltas
+	cpScratch   []checkpointwatch.Checkpoint
+	finalWindow time.Duration
 
 	snapMu sync.RWMutex
 	snap   *snapshot
@@ -109,8 +110,9 @@ func New(opts Options) (*Collector, error) {
 			Name: "flink_job_restarts_total",
 			Help: "Job restarts (global and regional failovers) seen since the agent started.",
 		}, []string{"job_name"}),
-		snapDescs: newSnapDescs(),
-		snap:      &snapshot{},
+		snapDescs:   newSnapDescs(),
+		snap:        &snapshot{},
+		finalWindow: finalWindow,
 	}
 	if c.watch == nil {
 		c.watch = checkpointwatch.New(checkpointwatch.Options{
@@ -221,13 +223,19 @@ func (s *scrape) run() error {
 	s.taskManagers()
 	active := make([]string, 0, len(jobs))
 	names := map[string]bool{}
+	now := time.Now()
 	for i := range jobs {
 		j := &jobs[i]
 		js := s.c.jobs[j.ID]
 		if !isActive(j.State) {
-			if js != nil && js.active {
-				// Its last checkpoints happened while it was running.
+			if js != nil && (js.active || now.Before(js.finalUntil)) {
+				// Its last checkpoints happened while it was running, and
+				// Flink's statistics cache may show them only seconds later.
+				if js.active {
+					js.active, js.finalUntil = false, now.Add(s.c.finalWindow)
+				}
 				s.finalCheckpoints(j, js)
+				active = append(active, j.ID)
 			}
 			continue
 		}
@@ -240,6 +248,10 @@ func (s *scrape) run() error {
 	return errors.Join(s.errs...)
 }
 
+// finalWindow is how long a stopped job's checkpoint statistics are still
+// read: longer than Flink's statistics cache (web.refresh-interval, 3 s).
+const finalWindow = 10 * time.Second
+
 // forget drops the state of jobs that stopped running and the series of
 // job names no running job has any more.
 func (s *scrape) forget(active []string, names map[string]bool) {
@@ -249,9 +261,7 @@ func (s *scrape) forget(active []string, names map[string]bool) {
 	}
 	for id, js := range s.c.jobs {
 		if !keep[id] {
-			if js.active {
-				js.active = false
-			}
+			js.active = false
 			if s.stillListed(id) {
 				continue // terminal but listed: remembered so it is not new again
 			}

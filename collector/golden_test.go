@@ -80,6 +80,7 @@ func edgeRoutes(files map[string]string) map[string]string {
 func TestGoldenEdgeCases(t *testing.T) {
 	srv := newFixtureServer(t)
 	h := newHarness(t, srv, time.UnixMilli(edgeT+125000), nil)
+	h.c.finalWindow = 0 // a stopped job's statistics are read once more, then never
 	A, B, A2 := "/jobs/"+edgeA, "/jobs/"+edgeB, "/jobs/"+edgeA2
 
 	srv.stage(edgeRoutes(map[string]string{
@@ -124,7 +125,8 @@ func TestGoldenEdgeCases(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.golden("edge-3")
-	// B is no longer running: nothing more is asked about it.
+	// B stopped: after its last read, nothing more is asked about it and its
+	// series are gone (its flink_job_info stays while Flink lists it).
 	srv.requests()
 	if err := h.scrape(); err != nil {
 		t.Fatal(err)
@@ -132,4 +134,5 @@ func TestGoldenEdgeCases(t *testing.T) {
 	if n, hits := srv.requests(); n != 3+2*1 {
 		t.Errorf("steady scrape made %d requests: %v", n, hits)
 	}
+	h.golden("edge-4")
 }

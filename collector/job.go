@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -45,6 +46,7 @@ type jobState struct {
 	seen        bool // restart baseline taken
 	cfgDone     bool
 	cpDisabled  bool
+	finalUntil  time.Time // a stopped job's statistics are read until then
 	restarting  int64 // timestamps.RESTARTING last seen
 	restored    int64 // counts.restored last seen
 	hasRestored bool
