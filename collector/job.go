@@ -47,8 +47,8 @@ type jobState struct {
 	cfgDone     bool
 	cpDisabled  bool
 	finalUntil  time.Time // a stopped job's statistics are read until then
-	restarting  int64 // timestamps.RESTARTING last seen
-	restored    int64 // counts.restored last seen
+	restarting  int64     // timestamps.RESTARTING last seen
+	restored    int64     // counts.restored last seen
 	hasRestored bool
 	vertices    map[string]*vertexPrev
 	vertexNames map[string]string // vertex id → label, for checkpoint details
