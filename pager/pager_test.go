@@ -1,0 +1,343 @@
+package pager
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/identity"
+	"github.com/flink-agent/flink-agent/logscan"
+	"github.com/flink-agent/flink-agent/pager/pdtest"
+)
+
+const testKey = "0123456789abcdef0123456789abcdef" // 32 characters, as PagerDuty's
+
+func keyFile(t *testing.T, key string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "routing-key")
+	if err := os.WriteFile(p, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func fastClient(t *testing.T, srv *pdtest.Server, key string, reg prometheus.Registerer) *Client {
+	t.Helper()
+	c, err := NewClient(ClientOptions{URL: srv.URL, RoutingKeyFile: keyFile(t, key), Registerer: reg,
+		MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func runClient(t *testing.T, c *Client) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func trigger(key, summary string) Event {
+	return Event{EventAction: ActionTrigger, DedupKey: key, Client: "flink-agent",
+		Payload: &Payload{Summary: summary, Source: "ns/pod", Severity: SeverityCritical, Timestamp: "2026-01-02T03:04:05Z",
+			Component: "checkpoints", Group: "c1", Class: ClassCheckpointFailures, CustomDetails: map[string]any{"failure_message": "x"}}}
+}
+
+func TestContractTriggerAndResolve(t *testing.T) {
+	srv := pdtest.Start()
+	defer srv.Close()
+	reg := prometheus.NewRegistry()
+	c := fastClient(t, srv, testKey, reg)
+	runClient(t, c)
+	c.Enqueue(trigger("flink-agent/k1", "Flink job failing"))
+	waitFor(t, "trigger", func() bool { return len(srv.Accepted()) == 1 })
+	c.Enqueue(Event{EventAction: ActionResolve, DedupKey: "flink-agent/k1", Client: "flink-agent"})
+	waitFor(t, "resolve", func() bool { return len(srv.Accepted()) == 2 })
+	got := srv.Accepted()
+	if got[0].RoutingKey != testKey || got[0].EventAction != "trigger" || got[0].DedupKey != "flink-agent/k1" ||
+		got[0].Payload["severity"] != "critical" || got[0].Payload["custom_details"].(map[string]any)["failure_message"] != "x" {
+		t.Errorf("trigger as received: %+v", got[0])
+	}
+	if got[1].EventAction != "resolve" || got[1].DedupKey != got[0].DedupKey || got[1].Payload != nil {
+		t.Errorf("resolve as received: %+v", got[1])
+	}
+	if n := testutil.ToFloat64(c.events.WithLabelValues("trigger", "accepted")); n != 1 {
+		t.Errorf("accepted triggers %v", n)
+	}
+}
+
+func TestContract400NeverRetried(t *testing.T) {
+	srv := pdtest.Start()
+	defer srv.Close()
+	c := fastClient(t, srv, "too-short-key", prometheus.NewRegistry())
+	runClient(t, c)
+	c.Enqueue(trigger("flink-agent/k", "s"))
+	waitFor(t, "rejection", func() bool { return testutil.ToFloat64(c.events.WithLabelValues("trigger", "rejected")) == 1 })
+	time.Sleep(100 * time.Millisecond) // room for a retry that must not come
+	if n := srv.Requests(); n != 1 {
+		t.Errorf("%d requests for an invalid event, want 1", n)
+	}
+	if inv := srv.Invalid(); len(inv) != 1 || !strings.Contains(inv[0][0], "routing_key") {
+		t.Errorf("server saw %v", inv)
+	}
+}
+
+func TestContractRetries429And5xxAndNetwork(t *testing.T) {
+	srv := pdtest.Start()
+	defer srv.Close()
+	srv.Script(429, 503, pdtest.NetworkError, 500, 502)
+	reg := prometheus.NewRegistry()
+	c := fastClient(t, srv, testKey, reg)
+	runClient(t, c)
+	c.Enqueue(trigger("flink-agent/k", "s"))
+	waitFor(t, "delivery after retries", func() bool { return len(srv.Accepted()) == 1 })
+	if n := srv.Requests(); n != 6 {
+		t.Errorf("%d requests, want 6 (5 failures, then accepted)", n)
+	}
+	for res, want := range map[string]float64{"429": 1, "5xx": 3, "network_error": 1, "202": 1} {
+		if got := testutil.ToFloat64(c.requests.WithLabelValues(res)); got != want {
+			t.Errorf("requests{result=%s} = %v, want %v", res, got, want)
+		}
+	}
+	// Backoff with jitter: every wait at least half the growing base.
+	ts := srv.RequestTimes()
+	for i := 1; i < len(ts)-1; i++ {
+		if d := ts[i].Sub(ts[i-1]); d < 2*time.Millisecond {
+			t.Errorf("retry %d after %s: no backoff", i, d)
+		}
+	}
+}
+
+func TestSummaryCappedAndKeyStable(t *testing.T) {
+	srv := pdtest.Start()
+	defer srv.Close()
+	kf := keyFile(t, testKey)
+	long := strings.Repeat("Asynchronous task checkpoint failed. ", 200)
+	jobs := []JobStatus{{JobName: strings.Repeat("very-long-job-name-", 20), JobID: "0f1e2d3c4b5a69788796a5b4c3d2e1f0", ConsecutiveFailures: 5, LastFailure: long}}
+	var mu sync.Mutex
+	p, err := New(Options{
+		PagerDuty: config.PagerDuty{URL: srv.URL, RoutingKeyFile: kf, ConsecutiveFailures: 3, ThrottleSustained: config.Duration(time.Minute)},
+		Identity:  identity.Identity{Cluster: "prod-eu", Namespace: "flink", Pod: "jm-0"},
+		Jobs:      func() []JobStatus { mu.Lock(); defer mu.Unlock(); return append([]JobStatus(nil), jobs...) },
+		Client:    ClientOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runClient(t, p.Client())
+	p.Evaluate()
+	waitFor(t, "trigger", func() bool { return len(srv.Accepted()) == 1 })
+	a := srv.Accepted()[0]
+	if n := utf8.RuneCountInString(a.Payload["summary"].(string)); n > MaxSummary {
+		t.Errorf("summary has %d characters", n)
+	}
+	if n := utf8.RuneCountInString(a.DedupKey); n > MaxDedupKey || !strings.HasPrefix(a.DedupKey, "flink-agent/flink/prod-eu/job/") {
+		t.Errorf("dedup_key %q (%d characters)", a.DedupKey, n)
+	}
+	mu.Lock()
+	jobs[0].ConsecutiveFailures = 0
+	mu.Unlock()
+	p.Evaluate()
+	waitFor(t, "resolve", func() bool { return len(srv.Accepted()) == 2 })
+	if r := srv.Accepted()[1]; r.EventAction != "resolve" || r.DedupKey != a.DedupKey {
+		t.Errorf("resolve %+v, want dedup_key %q", r, a.DedupKey)
+	}
+	if len(srv.Invalid()) != 0 {
+		t.Errorf("server rejected: %v", srv.Invalid())
+	}
+}
+
+func TestConditions(t *testing.T) {
+	srv := pdtest.Start()
+	defer srv.Close()
+	now := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	jobs := []JobStatus{{JobName: "orders", ConsecutiveFailures: 2}, {JobName: "billing"}}
+	var th logscan.ThrottleStatus
+	reg := prometheus.NewRegistry()
+	p, err := New(Options{
+		PagerDuty:  config.PagerDuty{URL: srv.URL, RoutingKeyFile: keyFile(t, testKey), ConsecutiveFailures: 3, ThrottleSustained: config.Duration(5 * time.Minute)},
+		Identity:   identity.Identity{Cluster: "c1", Namespace: "ns", Pod: "jm-0"},
+		Jobs:       func() []JobStatus { mu.Lock(); defer mu.Unlock(); return append([]JobStatus(nil), jobs...) },
+		Throttle:   func() logscan.ThrottleStatus { mu.Lock(); defer mu.Unlock(); return th },
+		Registerer: reg,
+		Clock:      func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runClient(t, p.Client())
+	step := func(f func()) {
+		mu.Lock()
+		f()
+		mu.Unlock()
+		p.Evaluate()
+		waitFor(t, "queue drained", func() bool { return p.Client().Pending() == 0 })
+		time.Sleep(20 * time.Millisecond)
+	}
+	actions := func() []string {
+		var out []string
+		for _, a := range srv.Accepted() {
+			out = append(out, a.EventAction+" "+a.DedupKey)
+		}
+		return out
+	}
+
+	step(func() {}) // below every threshold
+	step(func() { jobs[0].ConsecutiveFailures = 3; jobs[0].LastFailure = "Checkpoint expired before completing." })
+	step(func() { jobs[0].ConsecutiveFailures = 4 }) // still failing: no new event
+	step(func() { jobs[1].Stuck = true; jobs[1].InProgressFor = 9 * time.Minute })
+	// Throttling active for 4 minutes: not yet sustained.
+	step(func() {
+		th = logscan.ThrottleStatus{Active: true, Since: now.Add(-4 * time.Minute), Last: now, Events: 40, Buckets: map[string]int64{"b": 40}, LastMessage: "Slow Down"}
+	})
+	step(func() { now = now.Add(time.Minute); th.Last = now; th.Events = 50; th.Buckets["b"] = 50 })
+	step(func() { jobs[0].ConsecutiveFailures = 0; jobs[1].Stuck = false; th.Active = false })
+
+	want := []string{
+		"trigger flink-agent/ns/c1/job/orders/checkpoint_failures",
+		"trigger flink-agent/ns/c1/job/billing/checkpoint_stuck",
+		"trigger flink-agent/ns/c1/pod/jm-0/s3_throttling",
+		"resolve flink-agent/ns/c1/job/billing/checkpoint_stuck",
+		"resolve flink-agent/ns/c1/job/orders/checkpoint_failures",
+		"resolve flink-agent/ns/c1/pod/jm-0/s3_throttling",
+	}
+	if got := actions(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events\n got %q\nwant %q", got, want)
+	}
+	acc := srv.Accepted()
+	if s := acc[0].Payload["summary"].(string); !strings.Contains(s, "3 consecutive checkpoint failures") || !strings.Contains(s, "Checkpoint expired") {
+		t.Errorf("summary %q", s)
+	}
+	if d := acc[2].Payload["custom_details"].(map[string]any); d["occurrences"] != float64(50) || d["buckets"].(map[string]any)["b"] != float64(50) {
+		t.Errorf("throttling details %v", d)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP flink_agent_pagerduty_active_conditions Conditions the agent has triggered in PagerDuty and not yet resolved, by class.
+# TYPE flink_agent_pagerduty_active_conditions gauge
+flink_agent_pagerduty_active_conditions{class="checkpoint_failures"} 0
+flink_agent_pagerduty_active_conditions{class="checkpoint_stuck"} 0
+flink_agent_pagerduty_active_conditions{class="s3_throttling"} 0
+`), "flink_agent_pagerduty_active_conditions"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestNewerEventSupersedesWaiting(t *testing.T) {
+	srv := pdtest.Start()
+	defer srv.Close()
+	c := fastClient(t, srv, testKey, prometheus.NewRegistry())
+	c.Enqueue(trigger("flink-agent/k", "s"))
+	c.Enqueue(Event{EventAction: ActionResolve, DedupKey: "flink-agent/k"})
+	runClient(t, c)
+	waitFor(t, "delivery", func() bool { return len(srv.Accepted()) == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if a := srv.Accepted(); len(a) != 1 || a[0].EventAction != "resolve" {
+		t.Errorf("delivered %+v, want only the resolve", a)
+	}
+	if n := testutil.ToFloat64(c.events.WithLabelValues("trigger", "superseded")); n != 1 {
+		t.Errorf("superseded %v", n)
+	}
+}
+
+// TestRateLimit: a burst of distinct events leaves no faster than the
+// token bucket allows, and the API's 120/min limit is never hit.
+func TestRateLimit(t *testing.T) {
+	srv := pdtest.Start()
+	defer srv.Close()
+	c, err := NewClient(ClientOptions{URL: srv.URL, RoutingKeyFile: keyFile(t, testKey), PerMinute: 600, Burst: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Asking for more than the API allows is clamped to ≤ 120 a minute.
+	if c.lim.burst+c.lim.rate*60 > APILimitPerMinute {
+		t.Fatalf("bucket allows %v a minute", c.lim.burst+c.lim.rate*60)
+	}
+	for i := 0; i < 200; i++ {
+		c.Enqueue(trigger("flink-agent/k"+string(rune('a'+i%26))+strings.Repeat("x", i/26), "s"))
+	}
+	start := time.Now()
+	runClient(t, c)
+	time.Sleep(2 * time.Second)
+	elapsed := time.Since(start).Seconds()
+	allowed := c.lim.burst + c.lim.rate*elapsed
+	if n := float64(srv.Requests()); n > allowed+1 || n < c.lim.burst {
+		t.Errorf("%v requests in %.1fs, bucket allows %.1f", n, elapsed, allowed)
+	}
+	if srv.OverLimit() != 0 {
+		t.Errorf("%d requests over the API limit", srv.OverLimit())
+	}
+}
+
+func TestRoutingKeyFileErrors(t *testing.T) {
+	if _, err := NewClient(ClientOptions{RoutingKeyFile: filepath.Join(t.TempDir(), "missing")}); err == nil {
+		t.Error("missing key file accepted")
+	}
+	if _, err := NewClient(ClientOptions{RoutingKeyFile: keyFile(t, "  ")}); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("empty key file: %v", err)
+	}
+	if _, err := New(Options{}); err == nil {
+		t.Error("New without routing_key_file accepted")
+	}
+}
+
+func TestDedupKeyAndTruncate(t *testing.T) {
+	if k := DedupKey("ns", "c/1", "job", ""); k != "flink-agent/ns/c_1/job/_" {
+		t.Errorf("DedupKey = %q", k)
+	}
+	long := DedupKey("ns", "c1", "job", strings.Repeat("é", 400), "checkpoint_failures")
+	if utf8.RuneCountInString(long) > MaxDedupKey || !utf8.ValidString(long) || long != DedupKey("ns", "c1", "job", strings.Repeat("é", 400), "checkpoint_failures") {
+		t.Errorf("long key %q", long)
+	}
+	if other := DedupKey("ns", "c1", "job", strings.Repeat("é", 400), "checkpoint_stuck"); other == long {
+		t.Error("two conditions share a truncated key")
+	}
+	if s := Truncate(strings.Repeat("ab", 600), MaxSummary); utf8.RuneCountInString(s) != MaxSummary || !strings.HasSuffix(s, "…") {
+		t.Errorf("Truncate: %d characters", utf8.RuneCountInString(s))
+	}
+}
+
+func TestJobsFromGatherer(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cons := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flink_checkpoint_consecutive_failures"}, []string{"job_name"})
+	stuck := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flink_checkpoint_stuck"}, []string{"job_name"})
+	age := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flink_checkpoint_oldest_in_progress_age_seconds"}, []string{"job_name"})
+	reg.MustRegister(cons, stuck, age)
+	cons.WithLabelValues("a").Set(4)
+	stuck.WithLabelValues("a").Set(0)
+	stuck.WithLabelValues("b").Set(1)
+	age.WithLabelValues("b").Set(90)
+	jobs := JobsFromGatherer(reg, func(job string) string { return "msg of " + job })()
+	by := map[string]JobStatus{}
+	for _, j := range jobs {
+		by[j.JobName] = j
+	}
+	if a := by["a"]; a.ConsecutiveFailures != 4 || a.Stuck || a.LastFailure != "msg of a" {
+		t.Errorf("a = %+v", a)
+	}
+	if b := by["b"]; !b.Stuck || b.InProgressFor != 90*time.Second || b.LastFailure != "" {
+		t.Errorf("b = %+v", b)
+	}
+}
