@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -131,16 +133,19 @@ func (a *assembled) names() []string {
 }
 
 // RegisterMetrics registers every metric family the agent exports on reg,
-// as Run does, without starting anything. Dashboards and alert rules are
+// as Run does with every part enabled, without starting anything. Dashboards and alert rules are
 // checked against it.
 func RegisterMetrics(reg prometheus.Registerer) error {
+	dir, err := os.MkdirTemp("", "flink-agent-metrics")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
 	cfg := config.Default()
-	cfg.Logs.PositionsFile = "" // nothing is written when nothing runs
+	cfg.Logs.Paths = []string{filepath.Join(dir, "*.log")}
+	cfg.Logs.PositionsFile = filepath.Join(dir, "positions.json")
+	cfg.Loki.URL = "http://127.0.0.1:3100" // built, never contacted
 	cfg.DogStatsD.Address = ""
-	_, err := buildWith(cfg, Deps{Logger: slog.New(slog.DiscardHandler)}, reg, newStatus(), true)
+	_, err = build(cfg, Deps{Logger: slog.New(slog.DiscardHandler)}, reg, newStatus())
 	return err
-}
-
-func build(cfg config.Config, d Deps, reg *prometheus.Registry, st *status) (*assembled, error) {
-	return buildWith(cfg, d, reg, st, false)
 }

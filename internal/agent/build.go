@@ -3,6 +3,7 @@ package agent
 import (
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -11,11 +12,13 @@ import (
 	"github.com/flink-agent/flink-agent/collector"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/logscan"
+	"github.com/flink-agent/flink-agent/shipper"
 )
 
-// buildWith constructs every component on reg. dryRun builds them for
-// RegisterMetrics only: nothing will run, so every optional part is built.
-func buildWith(cfg config.Config, d Deps, reg prometheus.Registerer, st *status, dryRun bool) (*assembled, error) {
+// build constructs every component that cfg enables, registering their
+// metrics on reg; nothing runs yet.
+func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*assembled, error) {
 	log := d.Logger
 	id := d.Identity.Infer(existingLogFiles(cfg.Logs.Paths))
 	// cluster and namespace go on every series (the pod comes from the
@@ -53,7 +56,36 @@ func buildWith(cfg config.Config, d Deps, reg prometheus.Registerer, st *status,
 		}
 		a.add("collector", col.Run)
 	}
+
+	// The log scanner sees every event after grouping and redaction: S3
+	// throttling, and checkpoint lifecycle lines fed to the watch.
+	scan, err := logscan.New(logscan.Options{
+		Registerer: wreg, Statsd: sd, Logger: log.With("part", "logscan"), Identity: id,
+		Checkpoints: watch, ThrottleWindow: cfg.Logs.ThrottleWindow.D(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Logs.Paths) > 0 {
+		sh, err := shipper.New(shipper.Options{
+			Logs: cfg.Logs, Loki: cfg.Loki, Identity: id, Registerer: wreg, Statsd: sd,
+			Logger: log.With("part", "shipper"), Observers: []shipper.Observer{scan},
+			DrainTimeout: drainTimeout(cfg.Shutdown.Timeout.D()),
+			OnFirstPass:  ready,
+			UserAgent:    "flink-agent/" + d.Version,
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.add("shipper", sh.Run)
+	}
 	return a, nil
+}
+
+// drainTimeout leaves a second of the shutdown budget for saving positions
+// and closing connections after the last push.
+func drainTimeout(shutdown time.Duration) time.Duration {
+	return max(shutdown-time.Second, shutdown/2)
 }
 
 // existingLogFiles expands the globs once, to infer the component from

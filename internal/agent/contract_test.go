@@ -39,6 +39,19 @@ var contract = map[string][]string{
 	"flink_jvm_heap_used_bytes":                         {"component"},
 	"flink_jvm_heap_max_bytes":                          {"component"},
 	"flink_jvm_gc_time_seconds_total":                   {"component"},
+	// log shipper
+	"flink_log_lines_total":                   {"component", "level"},
+	"flink_log_exceptions_total":              {"component", "exception"},
+	"flink_agent_tail_files":                  nil,
+	"flink_agent_tail_bytes_total":            nil,
+	"flink_agent_loki_entries_sent_total":     nil,
+	"flink_agent_loki_batches_total":          {"result"},
+	"flink_agent_loki_entries_rejected_total": {"reason"},
+	"flink_agent_loki_buffered_bytes":         nil,
+	"flink_agent_loki_lag_seconds":            nil,
+	"flink_agent_redactions_total":            {"rule"},
+	// log analysis
+	"flink_s3_throttle_events_total": {"bucket", "component"},
 	// the agent itself
 	"flink_agent_build_info": nil,
 }
