@@ -5,10 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unsafe"
 
-	"github.com/golang/snappy"
-	"github.com/grafana/loki/pkg/push"
 )
 
 // budget bounds the bytes of entries between reading and acknowledgement:
@@ -98,7 +95,7 @@ func (s *Shipper) emit(t *tfile) error {
 		t.ev = strconv.AppendInt(t.ev, int64(t.evDropped), 10)
 		t.ev = append(t.ev, " bytes dropped]"...)
 	}
-	out := s.red.apply(t.ev)
+	out := s.red.apply(t.ev, t.evHdr.msgStart, t.evLines > 1)
 	ts := t.evTS
 	if ts == 0 {
 		ts = s.nowNano
@@ -244,77 +241,3 @@ func (s *Shipper) handoff() error {
 	}
 }
 
-// encoder turns a batch into a snappy-compressed protobuf PushRequest,
-// reusing its buffers: lines are not copied into strings but referenced in
-// the batch's arena, which stays unchanged until the batch is acknowledged.
-type encoder struct {
-	req     push.PushRequest
-	streams []push.Stream
-	entries []push.Entry
-	meta    []push.LabelAdapter
-	counts  []int
-	pb      []byte
-	out     []byte
-}
-
-func (e *encoder) encode(b *batch) []byte {
-	n := len(b.ents)
-	if cap(e.entries) < n {
-		e.entries = make([]push.Entry, n)
-		e.meta = make([]push.LabelAdapter, 3*n)
-	}
-	e.entries = e.entries[:n]
-	e.counts = e.counts[:0]
-	for range b.streams {
-		e.counts = append(e.counts, 0)
-	}
-	for i := range b.ents {
-		e.counts[b.ents[i].stream]++
-	}
-	// counts become each stream's next index into entries.
-	start := 0
-	e.streams = e.streams[:0]
-	for i, c := range e.counts {
-		e.streams = append(e.streams, push.Stream{Labels: b.streams[i].labels, Entries: e.entries[start : start+c]})
-		e.counts[i] = start
-		start += c
-	}
-	m := 0
-	for i := range b.ents {
-		be := &b.ents[i]
-		pos := e.counts[be.stream]
-		e.counts[be.stream]++
-		md := e.meta[m:m]
-		if be.level != levelUnknown {
-			md = append(md, push.LabelAdapter{Name: "level", Value: levelNames[be.level]})
-		}
-		if be.logger != "" {
-			md = append(md, push.LabelAdapter{Name: "logger", Value: be.logger})
-		}
-		if be.thread != "" {
-			md = append(md, push.LabelAdapter{Name: "thread", Value: be.thread})
-		}
-		m += len(md)
-		line := ""
-		if be.n > 0 {
-			line = unsafe.String(&b.arena[be.off], int(be.n))
-		}
-		e.entries[pos] = push.Entry{Timestamp: time.Unix(0, be.ts).UTC(), Line: line, StructuredMetadata: md}
-	}
-	e.req.Streams = e.streams
-	size := e.req.Size()
-	if cap(e.pb) < size {
-		e.pb = make([]byte, size+size/4)
-	}
-	pb := e.pb[:size]
-	written, _ := e.req.MarshalToSizedBuffer(pb)
-	pb = pb[size-written:]
-	if need := snappy.MaxEncodedLen(len(pb)); cap(e.out) < need {
-		e.out = make([]byte, need+need/4)
-	}
-	out := snappy.Encode(e.out[:cap(e.out)], pb)
-	// Drop references into the arena before the batch is reused.
-	clear(e.entries)
-	clear(e.streams)
-	return out
-}

@@ -2,6 +2,7 @@ package shipper
 
 import (
 	"bytes"
+	"encoding/binary"
 	"time"
 )
 
@@ -112,6 +113,7 @@ type header struct {
 	level                  int
 	loggerStart, loggerEnd int
 	threadStart, threadEnd int
+	msgStart               int // where the message starts (after " - "), 0 if unknown
 }
 
 // parseHeader reads level, logger and thread after a 23-byte timestamp.
@@ -120,6 +122,9 @@ type header struct {
 // recognise is left empty rather than guessed.
 func parseHeader(line []byte, h *header) {
 	*h = header{}
+	if parseFlinkHeader(line, h) {
+		return
+	}
 	p := skipSpaces(line, 23)
 	if p < len(line) && line[p] == '[' {
 		p = h.thread(line, p)
@@ -141,9 +146,58 @@ func parseHeader(line []byte, h *header) {
 	}
 	// A non-empty "[...]" before " - " is the thread in "%c [%t] - %m"
 	// layouts; Flink's own "%x" prints an empty "[]" there.
-	if h.threadEnd == 0 && p+1 < len(line) && line[p] == '[' && line[p+1] != ']' {
-		h.thread(line, p)
+	if p+1 < len(line) && line[p] == '[' {
+		if h.threadEnd == 0 && line[p+1] != ']' {
+			p = h.thread(line, p)
+		} else if i := bytes.IndexByte(line[p:], ']'); i >= 0 {
+			p = skipSpaces(line, p+i+1)
+		}
 	}
+	if p+1 < len(line) && line[p] == '-' && line[p+1] == ' ' {
+		h.msgStart = p + 2
+	}
+}
+
+// level4 maps the first four bytes of a %-5p level to the level.
+func level4(b []byte) int {
+	switch binary.LittleEndian.Uint32(b) {
+	case 'I' | 'N'<<8 | 'F'<<16 | 'O'<<24:
+		return levelInfo
+	case 'W' | 'A'<<8 | 'R'<<16 | 'N'<<24:
+		return levelWarn
+	case 'E' | 'R'<<8 | 'R'<<16 | 'O'<<24:
+		return levelError
+	case 'D' | 'E'<<8 | 'B'<<16 | 'U'<<24:
+		return levelDebug
+	case 'T' | 'R'<<8 | 'A'<<16 | 'C'<<24:
+		return levelTrace
+	case 'F' | 'A'<<8 | 'T'<<16 | 'A'<<24:
+		return levelFatal
+	}
+	return levelUnknown
+}
+
+// parseFlinkHeader is parseHeader for exactly Flink's default layout
+// "%d %-5p %-60c %x - ": the level fills bytes 24-28 and the logger starts
+// at 30. It reports false for anything else.
+func parseFlinkHeader(line []byte, h *header) bool {
+	if len(line) < 36 || line[23] != ' ' || line[29] != ' ' || line[30] == ' ' {
+		return false
+	}
+	lv := level4(line[24:28])
+	if lv == levelUnknown || (line[28] != ' ' && line[28] != 'R' && line[28] != 'G' && line[28] != 'E' && line[28] != 'L') {
+		return false
+	}
+	end := tokenEnd(line, 30)
+	if !isLoggerName(line[30:end]) {
+		return false
+	}
+	p := skipSpaces(line, end)
+	if p+4 < len(line) && line[p] == '[' && line[p+1] == ']' && line[p+2] == ' ' && line[p+3] == '-' && line[p+4] == ' ' {
+		h.level, h.loggerStart, h.loggerEnd, h.msgStart = lv, 30, end, p+5
+		return true
+	}
+	return false
 }
 
 // thread records "[name]" starting at p and returns the position after it.
@@ -159,6 +213,10 @@ func (h *header) thread(line []byte, p int) int {
 }
 
 func skipSpaces(b []byte, p int) int {
+	// Eight at a time: the logger column is padded to 60 characters.
+	for p+8 <= len(b) && binary.LittleEndian.Uint64(b[p:]) == 0x2020202020202020 {
+		p += 8
+	}
 	for p < len(b) && b[p] == ' ' {
 		p++
 	}
@@ -166,11 +224,19 @@ func skipSpaces(b []byte, p int) int {
 }
 
 func tokenEnd(b []byte, p int) int {
-	for p < len(b) && b[p] != ' ' {
-		p++
+	if i := bytes.IndexByte(b[p:], ' '); i >= 0 {
+		return p + i
 	}
-	return p
+	return len(b)
 }
+
+// loggerChars are the bytes of Java class and logger names.
+var loggerChars = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '$' || c == '-'
+	}
+	return t
+}()
 
 // isLoggerName accepts Java class and logger names (letters, digits, '.',
 // '_', '$', '-').
@@ -179,7 +245,7 @@ func isLoggerName(b []byte) bool {
 		return false
 	}
 	for _, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '.' || c == '_' || c == '$' || c == '-') {
+		if !loggerChars[c] {
 			return false
 		}
 	}

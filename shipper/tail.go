@@ -27,10 +27,10 @@ const (
 // group is a log file and its rotated predecessors (x.log, x.log.1, …):
 // one Loki stream, read oldest first.
 type group struct {
-	id     int
-	path   string // the live name; rotated files are path.N
-	labels string
-	comp   int
+	id       int
+	path     string // the live name; rotated files are path.N
+	labels   string
+	comp     int
 	compName string
 }
 
