@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
 )
 
 // budget bounds the bytes of entries between reading and acknowledgement:
@@ -240,4 +239,3 @@ func (s *Shipper) handoff() error {
 		return errStopping
 	}
 }
-
