@@ -64,6 +64,7 @@ type Collector struct {
 	names       map[string]bool      // job names with series last scrape
 	gcPrev      map[string]float64   // component → GC ms, for DogStatsD deltas
 	cpScratch   []checkpointwatch.Checkpoint
+	tmPath      string // the aggregated TaskManager request, once its names are known
 	finalWindow time.Duration
 
 	snapMu sync.RWMutex

@@ -217,7 +217,9 @@ func TestEndToEndOnFlink(t *testing.T) {
 		// The cancelled job's statistics are read for finalWindow more.
 		time.Sleep(time.Until(cancelled.Add(finalWindow + fc.ScrapeInterval.D())))
 		for len(steady[par]) < 4 {
+			// Between two scrapes (1 s apart), so that none is half counted.
 			drain(scrapes)
+			next()
 			before := requestsByRoute(t, reg)
 			if !next() {
 				continue
@@ -335,6 +337,34 @@ func TestEndToEndOnFlink(t *testing.T) {
 	}
 	if failedTotal != float64(counts.Failed) {
 		t.Errorf("flink_checkpoints_total{failed} = %v, Flink's counts.failed = %d", failedTotal, counts.Failed)
+	}
+
+	// The cluster, JVM, job and vertex gauges from the same scrapes.
+	for _, c := range []struct {
+		name     string
+		labels   []string
+		min, max float64
+	}{
+		{"flink_up", nil, 1, 1},
+		{"flink_cluster_taskmanagers", nil, 1, 1},
+		{"flink_cluster_slots_total", nil, 8, 8},
+		{"flink_cluster_jobs", []string{"state", "RUNNING"}, 1, 1},
+		{"flink_cluster_jobs", []string{"state", "CANCELED"}, 1, 1},
+		{"flink_job_info", []string{"job_id", job, "state", "RUNNING"}, 1, 1},
+		{"flink_job_uptime_seconds", []string{"job_name", e2eJobName}, 1, 600},
+		{"flink_jvm_heap_used_bytes", []string{"component", "jobmanager"}, 1 << 20, 1 << 30},
+		{"flink_jvm_heap_used_bytes", []string{"component", "taskmanager"}, 1 << 20, 1 << 30},
+		{"flink_jvm_heap_max_bytes", []string{"component", "taskmanager"}, 1 << 20, 1 << 30},
+		{"flink_jvm_gc_time_seconds_total", []string{"component", "jobmanager"}, 0, 600},
+		{"flink_jvm_gc_time_seconds_total", []string{"component", "taskmanager"}, 0, 600},
+		{"flink_vertex_busy_ratio", []string{"job_name", e2eJobName, "vertex", "Source: sequence -> throttle"}, 0, 1},
+		{"flink_vertex_backpressure_ratio", []string{"job_name", e2eJobName, "vertex", "Source: sequence -> throttle"}, 0, 1},
+		{"flink_checkpoint_timeout_seconds", []string{"job_name", e2eJobName}, timeoutMS / 1000, timeoutMS / 1000},
+		{"flink_checkpoint_interval_seconds", []string{"job_name", e2eJobName}, 1, 1},
+	} {
+		if v := gatherValue(t, reg, c.name, c.labels...); v < c.min || v > c.max {
+			t.Errorf("%s%v = %v, want within [%v, %v]", c.name, c.labels, v, c.min, c.max)
+		}
 	}
 
 	// The DogStatsD side, in a real statsd_exporter.

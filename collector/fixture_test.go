@@ -47,6 +47,9 @@ func newFixtureServer(t *testing.T) *fixtureServer {
 func (f *fixtureServer) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	file, ok := f.routes[r.URL.Path]
+	if list, has := f.routes[r.URL.Path+"#list"]; has && r.URL.RawQuery == "" {
+		file, ok = list, true // a metrics endpoint without get=: the names
+	}
 	f.hits[r.URL.Path]++
 	f.total++
 	f.mu.Unlock()
@@ -101,14 +104,16 @@ func captured(t *testing.T, dir string, overrides map[string]string) (routes map
 	}
 	routes = map[string]string{}
 	for name, e := range m.Files {
-		// One answer per path: the metric-name listings (no get=), the
-		// answer from before the first checkpoint and the second cluster's
-		// are served only through overrides.
-		if e.Status != 200 || strings.Contains(name, "_list") || strings.Contains(name, "before_first") ||
-			strings.HasPrefix(name, "nocheckpointing_") {
+		// One answer per path: the answer from before the first checkpoint
+		// and the second cluster's are served only through overrides; the
+		// metric-name listings answer requests without get=.
+		if e.Status != 200 || strings.Contains(name, "before_first") || strings.HasPrefix(name, "nocheckpointing_") {
 			continue
 		}
 		p, _, _ := strings.Cut(e.Path, "?")
+		if strings.Contains(name, "_list") {
+			p += "#list"
+		}
 		if prev, taken := routes[p]; taken {
 			t.Fatalf("%s and %s both answer %s", prev, name, p)
 		}

@@ -59,8 +59,9 @@ const (
 
 func edgeRoutes(files map[string]string) map[string]string {
 	r := map[string]string{
-		"/jobmanager/metrics":   "jobmanager_metrics.json",
-		"/taskmanagers/metrics": "taskmanagers_metrics_agg.json",
+		"/jobmanager/metrics":        "jobmanager_metrics.json",
+		"/taskmanagers/metrics":      "taskmanagers_metrics_agg.json",
+		"/taskmanagers/metrics#list": "taskmanagers_metrics_list.json",
 	}
 	for p, f := range files {
 		r[p] = f

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"sort"
 	"strings"
 )
 
@@ -30,10 +31,13 @@ var gcCollectors = []string{
 	"Status.JVM.GarbageCollector.MarkSweepCompact.Time",
 }
 
-var (
-	jmMetricsPath = "/jobmanager/metrics?get=" + strings.Join(append([]string{mHeapUsed, mHeapMax, mGCAll, mTaskManager, mSlotsTotal, mSlotsAvail}, gcCollectors...), ",")
-	tmMetricsPath = "/taskmanagers/metrics?get=" + strings.Join(append([]string{mHeapUsed, mHeapMax, mGCAll}, gcCollectors...), ",") + "&agg=sum,max"
-)
+// The JobManager's unaggregated answer leaves out names it does not know.
+var jmMetricsPath = "/jobmanager/metrics?get=" + strings.Join(append([]string{mHeapUsed, mHeapMax, mGCAll, mTaskManager, mSlotsTotal, mSlotsAvail}, gcCollectors...), ",")
+
+// The aggregated TaskManager answer is empty as a whole when one requested
+// name is unknown (seen on Flink 1.20 and 2.2), so the names are chosen from
+// the TaskManagers' own list: one /taskmanagers/metrics request, in place of
+// the aggregated one, whenever the aggregated answer comes back empty.
 
 // metricValue is one entry of a metrics answer: "value" unaggregated (a
 // string), "sum"/"max"/… with agg=.
@@ -82,9 +86,20 @@ func (s *scrape) jobManager() {
 }
 
 func (s *scrape) taskManagers() {
+	c := s.c
+	if c.tmPath == "" {
+		s.discoverTaskManagerMetrics()
+		return
+	}
 	var body []metricValue
-	if err := s.c.c.get(s.ctx, routeTMMetrics, tmMetricsPath, &body); err != nil {
+	if err := c.c.get(s.ctx, routeTMMetrics, c.tmPath, &body); err != nil {
 		s.fail(err)
+		return
+	}
+	if len(body) == 0 {
+		// No TaskManager, none fetched yet, or a name went away: choose
+		// the names again next scrape.
+		c.tmPath = ""
 		return
 	}
 	st := jvmStats{component: "taskmanager"}
@@ -109,5 +124,43 @@ func (s *scrape) taskManagers() {
 	}
 	if st.used.OK || st.max.OK || st.gcMS.OK {
 		s.snap.jvm = append(s.snap.jvm, st)
+	}
+}
+
+// discoverTaskManagerMetrics lists the TaskManagers' metric names and keeps
+// the aggregated request to those that exist: heap used and max, and the
+// "All" GC time or else each collector's.
+func (s *scrape) discoverTaskManagerMetrics() {
+	var list []struct {
+		ID string `json:"id"`
+	}
+	if err := s.c.c.get(s.ctx, routeTMMetrics, "/taskmanagers/metrics", &list); err != nil {
+		s.fail(err)
+		return
+	}
+	have := make(map[string]bool, len(list))
+	for _, m := range list {
+		have[m.ID] = true
+	}
+	var get []string
+	for _, n := range []string{mHeapUsed, mHeapMax} {
+		if have[n] {
+			get = append(get, n)
+		}
+	}
+	if have[mGCAll] {
+		get = append(get, mGCAll)
+	} else {
+		var gcs []string
+		for n := range have {
+			if strings.HasPrefix(n, "Status.JVM.GarbageCollector.") && strings.HasSuffix(n, ".Time") {
+				gcs = append(gcs, n)
+			}
+		}
+		sort.Strings(gcs)
+		get = append(get, gcs...)
+	}
+	if len(get) > 0 {
+		s.c.tmPath = "/taskmanagers/metrics?get=" + strings.Join(get, ",") + "&agg=sum,max"
 	}
 }
