@@ -198,6 +198,7 @@ type job struct {
 	consecutive     int
 	lastSlowLog     time.Time
 	failingLogged   bool
+	missingLogged   bool
 	pending         []pendingObs
 	droppedPending  int
 	scratch         []Checkpoint
@@ -754,8 +755,11 @@ func (w *Watch) emitMissing(j *job, st Status, n int64) {
 	j.s.failed[0].Add(float64(n))
 	j.s.failures[ReasonOther].Add(float64(n))
 	w.sd.Count(dogstatsd.CheckpointFailed, n, j.s.jobTag, kt, dogstatsd.Tag("reason", string(ReasonOther)))
-	w.log.Warn("failed checkpoints fell out of Flink's checkpoint history before a scrape: counted without a reason",
-		"job_name", j.name, "job_id", j.id, "count", n)
+	if !j.missingLogged {
+		j.missingLogged = true
+		w.log.Info("failed checkpoints fell out of Flink's checkpoint history between two scrapes: counted with reason other (logged once per job)",
+			"job_name", j.name, "job_id", j.id, "count", n)
+	}
 }
 
 // eventKey groups one job's checkpoint events (Datadog caps it at 100 chars).
