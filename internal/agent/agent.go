@@ -51,7 +51,7 @@ func Run(ctx context.Context, cfg config.Config, d Deps) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	st := newStatus()
-	a, err := build(cfg, d, reg, st)
+	a, err := build(cfg, d, reg, reg, st)
 	if err != nil {
 		return err
 	}
@@ -146,6 +146,10 @@ func RegisterMetrics(reg prometheus.Registerer) error {
 	cfg.Logs.PositionsFile = filepath.Join(dir, "positions.json")
 	cfg.Loki.URL = "http://127.0.0.1:3100" // built, never contacted
 	cfg.DogStatsD.Address = ""
-	_, err = build(cfg, Deps{Logger: slog.New(slog.DiscardHandler)}, reg, newStatus())
+	cfg.PagerDuty.RoutingKeyFile = filepath.Join(dir, "routing-key")
+	if err := os.WriteFile(cfg.PagerDuty.RoutingKeyFile, []byte("R0UT1NGKEY0000000000000000000000"), 0o600); err != nil {
+		return err
+	}
+	_, err = build(cfg, Deps{Logger: slog.New(slog.DiscardHandler)}, reg, prometheus.Gatherers{}, newStatus())
 	return err
 }

@@ -13,12 +13,13 @@ import (
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/logscan"
+	"github.com/flink-agent/flink-agent/pager"
 	"github.com/flink-agent/flink-agent/shipper"
 )
 
 // build constructs every component that cfg enables, registering their
 // metrics on reg; nothing runs yet.
-func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*assembled, error) {
+func build(cfg config.Config, d Deps, reg prometheus.Registerer, gather prometheus.Gatherer, st *status) (*assembled, error) {
 	log := d.Logger
 	id := d.Identity.Infer(existingLogFiles(cfg.Logs.Paths))
 	// cluster and namespace go on every series (the pod comes from the
@@ -55,6 +56,14 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 			return nil, err
 		}
 		a.add("collector", col.Run)
+		lint, err := collector.NewConfigLint(col, collector.ConfigLintOptions{
+			Interval: cfg.Flink.ConfigLintInterval.D(), Registerer: wreg, Statsd: sd,
+			Logger: log.With("part", "configlint"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.add("configlint", lint.Run)
 	}
 
 	// The log scanner sees every event after grouping and redaction: S3
@@ -78,6 +87,22 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 			return nil, err
 		}
 		a.add("shipper", sh.Run)
+	}
+
+	// Direct paging, beside the primary path (alert rules → Alertmanager
+	// or Datadog → PagerDuty). It reads the agent's own metrics, so it
+	// pages on exactly what dashboards and alert rules show.
+	if cfg.PagerDuty.RoutingKeyFile != "" {
+		pg, err := pager.New(pager.Options{
+			PagerDuty: cfg.PagerDuty, Identity: id,
+			Jobs:       pager.JobsFromGatherer(gather, scan.LastFailure),
+			Throttle:   scan.Throttling,
+			Registerer: wreg, Logger: log.With("part", "pager"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.add("pager", pg.Run)
 	}
 	return a, nil
 }

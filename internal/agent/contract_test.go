@@ -51,7 +51,9 @@ var contract = map[string][]string{
 	"flink_agent_loki_lag_seconds":            nil,
 	"flink_agent_redactions_total":            {"rule"},
 	// log analysis
-	"flink_s3_throttle_events_total": {"bucket", "component"},
+	"flink_s3_throttle_events_total":    {"bucket", "component"},
+	"flink_config_s3_entropy_injection": nil,
+	"flink_config_info":                 {"checkpoint_storage", "state_backend"},
 	// the agent itself
 	"flink_agent_build_info": nil,
 }
