@@ -252,8 +252,13 @@ func TestRulesUseExportedMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n := 0
+	defer func() {
+		t.Logf("%d metric references in %d rules checked against %d exported families", n, len(wantAlerts), len(fams))
+	}()
 	for _, r := range readRules(t) {
 		names, problems := querycheck.CheckPromQL(fams, r.Expr)
+		n += len(names)
 		for _, p := range problems {
 			t.Errorf("%s: %s", r.Alert, p)
 		}

@@ -340,6 +340,7 @@ func TestGrafanaUsesExportedMetrics(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no metric found in the dashboard: the test checks nothing")
 	}
+	t.Logf("%d metric references in %s checked against %d exported families", n, grafanaFile, len(fams))
 }
 
 // ---------------------------------------------------------------- Datadog
@@ -462,6 +463,7 @@ func TestDatadogUsesCatalogMetrics(t *testing.T) {
 			used[n] = true
 		}
 	}
+	t.Logf("%d Datadog queries (%d metrics) checked against dogstatsd.Catalog()", len(queries), len(used))
 	for _, c := range checks {
 		if c != dogstatsd.ServiceCheckCanComplete {
 			t.Errorf("check_status widget on %q: the agent sends only %q", c, dogstatsd.ServiceCheckCanComplete)
