@@ -237,6 +237,14 @@ var (
 	agentErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if agentBin != "" {
+		os.RemoveAll(filepath.Dir(agentBin))
+	}
+	os.Exit(code)
+}
+
 // checkConfig runs the agent's own check-config on each rendered file, and
 // checks what the pod layout depends on.
 func checkConfig(t *testing.T, cm *corev1.ConfigMap) {
