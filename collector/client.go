@@ -230,7 +230,12 @@ func (c *client) get(ctx context.Context, route, path string, v any) error {
 	if n > c.maxBytes {
 		return c.bad(route, fmt.Errorf("body larger than flink.max_response_bytes (%d bytes)", c.maxBytes), nil)
 	}
-	if err := json.Unmarshal(c.buf.Bytes(), v); err != nil {
+	if fd, ok := v.(fastDecoder); ok {
+		err = fd.decodeFast(c.buf.Bytes())
+	} else {
+		err = json.Unmarshal(c.buf.Bytes(), v)
+	}
+	if err != nil {
 		return c.bad(route, err, c.buf.Bytes())
 	}
 	if c.warned[route] {
