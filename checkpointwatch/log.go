@@ -37,8 +37,8 @@ func (w *Watch) ObserveLogTriggered(jobID string, cpID int64, t time.Time, savep
 	if cpID <= j.maxRestID && cpID >= j.floor {
 		return // REST has shown this id: it decides whether it is in progress
 	}
-	if w.clock().Sub(t) > staleInProgress {
-		return // a replayed old line
+	if w.clock().Sub(t) > staleInProgress || t.Before(j.abortedBefore) {
+		return // a replayed old line, or aborted by a failover since
 	}
 	j.inflight[cpID] = inflight{trigger: t, savepoint: savepoint}
 }
@@ -149,4 +149,51 @@ func (w *Watch) accounted(j *job, cpID int64) bool {
 		return true
 	}
 	return j.known && cpID < j.floor
+}
+
+// ObserveLogJobState takes "Job <name> (<id>) switched from state <from> to
+// <to>.": it names the job and, when the job leaves RUNNING (a failover, a
+// cancellation), forgets its in-progress checkpoints, which Flink aborts
+// then; a stale REST answer does not bring them back.
+func (w *Watch) ObserveLogJobState(jobID, name, from, to string, t time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	j := w.jobForLog(jobID)
+	if j == nil {
+		return
+	}
+	if !j.known {
+		w.setName(j, name)
+	}
+	if from == "RUNNING" && to != "RUNNING" {
+		for id, f := range j.inflight {
+			if !f.trigger.After(t) {
+				delete(j.inflight, id)
+			}
+		}
+		if t.After(j.abortedBefore) {
+			j.abortedBefore = t
+		}
+		w.publish(j)
+	}
+}
+
+// ObserveLogGlobalFailure takes a job's global failure. When Flink failed it
+// for exceeding tolerable_failed_checkpoints, Flink's failure counter starts
+// again from zero, and so does the consecutive count of the jobs that were
+// beyond the threshold (the line does not name the job).
+func (w *Watch) ObserveLogGlobalFailure(message string, toleranceExceeded bool, t time.Time) {
+	if !toleranceExceeded {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, j := range w.jobs {
+		if j.hasCfg && j.cfg.Enabled && failuresUntil(j.cfg, j.consecutive) == 0 {
+			j.consecutive = 0
+			w.log.Warn("Flink failed the job: more consecutive checkpoint failures than tolerable_failed_checkpoints",
+				"job_name", j.name, "job_id", j.id, "tolerable", j.cfg.Tolerable)
+			w.publish(j)
+		}
+	}
 }

@@ -197,6 +197,7 @@ type job struct {
 	lastCompletedAt time.Time
 	consecutive     int
 	lastSlowLog     time.Time
+	abortedBefore   time.Time // in-progress checkpoints triggered before were aborted (job left RUNNING)
 	failingLogged   bool
 	missingLogged   bool
 	pending         []pendingObs
@@ -418,7 +419,7 @@ func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) {
 		}
 	}
 	for _, cp := range hist {
-		if cp.Status == InProgress {
+		if cp.Status == InProgress && !cp.Trigger.Before(j.abortedBefore) {
 			j.inflight[cp.ID] = inflight{trigger: cp.Trigger, savepoint: cp.Savepoint}
 		}
 	}

@@ -375,3 +375,36 @@ func TestManyJobsBounded(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestJobLeavingRunningAbortsInProgress(t *testing.T) {
+	f := newFixture(t)
+	f.w.SetConfig(jobA.ID, Config{Enabled: true, Interval: time.Second, Timeout: 10 * time.Second, Tolerable: 1})
+	h := []Checkpoint{inProgress(2, t0), completed(1, t0.Add(-time.Second), time.Millisecond)}
+	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 2, InProgress: 1, Completed: 1}, History: h}, ObserveOptions{Baseline: true})
+	f.now = t0.Add(9 * time.Second)
+	f.expect(1, "flink_checkpoint_stuck", "job_name", "orders")
+	// A failover: Flink aborts the checkpoint; REST's cache still shows it.
+	f.w.ObserveLogJobState(jobA.ID, "orders", "RUNNING", "RESTARTING", t0.Add(9*time.Second))
+	f.expect(0, "flink_checkpoint_stuck", "job_name", "orders")
+	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 2, InProgress: 1, Completed: 1}, History: h}, ObserveOptions{})
+	f.expect(0, "flink_checkpoint_in_progress", "job_name", "orders")
+	// The job names itself in the log before REST sees it.
+	f.w.ObserveLogJobState("n1", "payments", "CREATED", "RUNNING", t0)
+	f.w.ObserveLogCompleted("n1", 1, t0.Add(time.Second), 1, time.Second)
+	f.expect(1, total, "job_name", "payments", "kind", "checkpoint", "status", "completed")
+}
+
+func TestToleranceExceededClearsConsecutive(t *testing.T) {
+	f := newFixture(t)
+	f.w.SetConfig(jobA.ID, Config{Enabled: true, Interval: time.Second, Timeout: 10 * time.Second, Tolerable: 1})
+	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 1, Completed: 1}, History: history(1, 1)}, ObserveOptions{Baseline: true})
+	for id := int64(2); id <= 3; id++ {
+		f.w.ObserveLogFailed(jobA.ID, id, t0.Add(time.Duration(id)*time.Second), "", "Checkpoint expired before completing.", false)
+	}
+	f.expect(2, "flink_checkpoint_consecutive_failures", "job_name", "orders")
+	f.expect(0, "flink_checkpoint_failures_until_job_failure", "job_name", "orders")
+	f.w.ObserveLogGlobalFailure("org.apache.flink.util.FlinkRuntimeException: Exceeded checkpoint tolerable failure threshold.", true, t0.Add(4*time.Second))
+	f.expect(0, "flink_checkpoint_consecutive_failures", "job_name", "orders")
+	f.expect(2, "flink_checkpoint_failures_until_job_failure", "job_name", "orders")
+	f.expect(2, failures, "job_name", "orders", "reason", "expired") // counts stay
+}
