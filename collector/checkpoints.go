@@ -197,7 +197,7 @@ func (s *scrape) checkpoints(j *jobOverview, js *jobState, details bool) (int64,
 		cp.Status = checkpointwatch.Completed
 		snap.LatestCompleted = &cp
 	}
-	o := checkpointwatch.ObserveOptions{Baseline: !s.c.hadSuccess}
+	o := checkpointwatch.ObserveOptions{Baseline: js.preexisting}
 	if details {
 		o.Details = func(cpID int64) (string, error) { return s.details(j.ID, js, cpID) }
 	}

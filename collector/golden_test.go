@@ -137,3 +137,21 @@ func TestGoldenEdgeCases(t *testing.T) {
 	}
 	h.golden("edge-4")
 }
+
+// TestBaselineSurvivesAFailedFirstRead: a job listed at the agent's first
+// scrape whose checkpoints could not be read then is still a baseline when
+// they are read: its history since it started is not counted as news.
+func TestBaselineSurvivesAFailedFirstRead(t *testing.T) {
+	dir := filepath.Join("testdata", "flink-1.20.0")
+	srv := newFixtureServer(t)
+	routes, jobID := captured(t, dir, map[string]string{"/jobs/:jobid/checkpoints": ""})
+	srv.stage(routes) // /checkpoints answers 404 at first
+	h := newHarness(t, srv, capturedNow(t, dir), nil)
+	_ = h.scrape()
+	full, _ := captured(t, dir, nil)
+	srv.stage(full)
+	must(t, h.scrape())
+	if v := gatherValue(t, h.reg, "flink_checkpoints_total", "status", "completed", "kind", "checkpoint"); v != 0 {
+		t.Errorf("job %s: %v completed checkpoints counted from before the agent's first look", jobID, v)
+	}
+}

@@ -47,6 +47,7 @@ type jobState struct {
 	cfgDone     bool
 	cpDisabled  bool
 	finalUntil  time.Time // a stopped job's statistics are read until then
+	preexisting bool      // listed at the first successful scrape
 	restarting  int64     // timestamps.RESTARTING last seen
 	restored    int64     // counts.restored last seen
 	hasRestored bool
@@ -67,7 +68,9 @@ func (s *scrape) job(j *jobOverview) {
 	c := s.c
 	js := c.jobs[j.ID]
 	if js == nil {
-		js = &jobState{vertices: map[string]*vertexPrev{}, vertexNames: map[string]string{}}
+		// Listed at the agent's first look at Flink: what it shows is the
+		// baseline, even if its checkpoints are read only later.
+		js = &jobState{vertices: map[string]*vertexPrev{}, vertexNames: map[string]string{}, preexisting: !c.hadSuccess}
 		c.jobs[j.ID] = js
 	}
 	js.active = true
