@@ -41,18 +41,19 @@ type vertexBody struct {
 
 // jobState is what the collector remembers about a job id between scrapes.
 type jobState struct {
-	name        string
-	active      bool
-	seen        bool // restart baseline taken
-	cfgDone     bool
-	cpDisabled  bool
-	finalUntil  time.Time // a stopped job's statistics are read until then
-	preexisting bool      // listed at the first successful scrape
-	restarting  int64     // timestamps.RESTARTING last seen
-	restored    int64     // counts.restored last seen
-	hasRestored bool
-	vertices    map[string]*vertexPrev
-	vertexNames map[string]string // vertex id → label, for checkpoint details
+	name          string
+	active        bool
+	seen          bool // restart baseline taken
+	cfgDone       bool
+	cpDisabled    bool
+	finalUntil    time.Time // a stopped job's statistics are read until then
+	preexisting   bool      // listed at the first successful scrape
+	restarting    int64     // timestamps.RESTARTING last seen
+	hasRestarting bool
+	restored      int64 // counts.restored last seen
+	hasRestored   bool
+	vertices      map[string]*vertexPrev
+	vertexNames   map[string]string // vertex id → label, for checkpoint details
 }
 
 type vertexPrev struct {
@@ -90,8 +91,8 @@ func (s *scrape) job(j *jobOverview) {
 			s.vertices(j.Name, js, &d)
 		}
 		ts := d.Timestamps.Restarting.or(0)
-		restartedAt = !first && ts > js.restarting
-		js.restarting = ts
+		restartedAt = js.hasRestarting && ts > js.restarting
+		js.restarting, js.hasRestarting = ts, true
 	case errors.Is(err, errNotFound):
 		// It ended between /jobs/overview and now; the next scrape drops it.
 	default:
