@@ -256,7 +256,11 @@ func (s *Scanner) onThrottle(t time.Time, ev []byte, component string, th *Throt
 	s.mu.Unlock()
 
 	s.throttles.WithLabelValues(bucket, component).Inc()
-	tags := []string{dogstatsd.Tag("bucket", bucket), dogstatsd.Tag("component", component)}
+	tags := []string{dogstatsd.Tag("bucket", bucket)}
+	if component != s.id.Component {
+		// The client's global tags already carry the agent's own component.
+		tags = append(tags, dogstatsd.Tag("component", component))
+	}
 	if th.Operation != "" {
 		tags = append(tags, dogstatsd.Tag("operation", th.Operation))
 	}
