@@ -12,6 +12,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"log"
 	"log/slog"
 	"math"
 	"math/big"
@@ -175,6 +177,7 @@ func TestClientMutualTLSBasicAuthUserAgentGzip(t *testing.T) {
 		_ = zw.Close()
 	}))
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{p.serverCert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.pool}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake below is expected
 	srv.StartTLS()
 	defer srv.Close()
 
