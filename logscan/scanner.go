@@ -155,7 +155,10 @@ func New(o Options) (*Scanner, error) {
 	if s.clock == nil {
 		s.clock = time.Now
 	}
-	if js, ok := o.Checkpoints.(JobEventSink); ok {
+	if w, ok := o.Checkpoints.(*checkpointwatch.Watch); ok && w == nil {
+		s.sink = nil // TaskManager sidecars have no watch: a nil *Watch means none
+	}
+	if js, ok := s.sink.(JobEventSink); ok {
 		s.jobSink = js
 	}
 	for _, c := range []prometheus.Collector{s.throttles, s.unrecogniz} {

@@ -275,6 +275,17 @@ func TestScannerUnrecognizedCountedAndLoggedOnce(t *testing.T) {
 	}
 }
 
+func TestNilWatchMeansNoSink(t *testing.T) {
+	var w *checkpointwatch.Watch
+	s, err := New(Options{Registerer: prometheus.NewRegistry(), Checkpoints: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Would panic on a nil *Watch.
+	s.Scan(time.Now(), []byte("x - Completed checkpoint 1 for job "+tJob+" (1 bytes, checkpointDuration=1 ms, finalizationTime=0 ms)."), "jobmanager")
+	s.Scan(time.Now(), []byte(throttleEvent("b")), "jobmanager")
+}
+
 func TestNewRequiresRegisterer(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
 		t.Fatal("New without a Registerer succeeded")
