@@ -1,6 +1,8 @@
 package shipper
 
 import (
+	"bytes"
+	"strings"
 	"errors"
 	"strconv"
 	"sync"
@@ -95,6 +97,17 @@ func (s *Shipper) emit(t *tfile) error {
 		t.ev = append(t.ev, " bytes dropped]"...)
 	}
 	out := s.red.apply(t.ev, t.evHdr.msgStart, t.evLines > 1)
+	if debugOn {
+		if i := bytes.LastIndex(out, []byte(" seq=")); i >= 0 {
+			j := bytes.IndexByte(out[i:], '\n')
+			if j < 0 {
+				j = len(out) - i
+			}
+			if q := string(out[i+5 : i+j]); strings.HasSuffix(q, "00") || strings.HasSuffix(q, "99") {
+				dbg("emit", t.path, t.id.ino, q, "end", t.evEnd)
+			}
+		}
+	}
 	ts := t.evTS
 	if ts == 0 {
 		ts = s.nowNano

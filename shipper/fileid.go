@@ -49,6 +49,19 @@ func (f fingerprint) matches(head []byte) bool {
 	return len(head) >= f.n && fnv64a(head[:f.n]) == f.hash
 }
 
+// extend continues the fingerprint with the bytes that follow its n.
+func (f fingerprint) extend(b []byte) fingerprint {
+	h := f.hash
+	if f.n == 0 {
+		h = fnvOffset
+	}
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime
+	}
+	return fingerprint{hash: h, n: f.n + len(b)}
+}
+
 func fingerprintOf(head []byte) fingerprint {
 	return fingerprint{hash: fnv64a(head), n: len(head)}
 }

@@ -2,6 +2,7 @@ package shipper
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -36,20 +37,27 @@ type group struct {
 
 // tfile is one file (one inode) the shipper knows.
 type tfile struct {
-	g        *group
-	path     string
-	suffix   int // N of path.N, 0 for the live name
-	id       devIno
-	fp       fingerprint
-	gen      uint64 // read order within a group: older data first
-	state    fileState
-	copyOf   *tfile
-	live     bool  // the inode is at the group's live name
-	gone     bool  // not found by the last scan
-	restored bool  // from the positions file, not yet checked on disk
-	size     int64 // at the last scan
-	f        *os.File
-	head     []byte // leading bytes of a stNew file, for classification
+	g           *group
+	path        string
+	suffix      int // N of path.N, 0 for the live name
+	id          devIno
+	fp          fingerprint
+	gen         uint64 // read order within a group: older data first
+	state       fileState
+	copyOf      *tfile
+	live        bool      // the inode is at the group's live name
+	gone        bool      // not found by the last scan
+	restored    bool      // from the positions file, not yet checked on disk
+	size        int64     // at the last scan
+	mtime       time.Time // at the last scan
+	f           *os.File
+	head        []byte    // leading bytes of a stNew file, for classification
+	fresh       bool      // opened by this scan: its size has not been compared yet
+	missed      int       // consecutive scans that did not find it
+	sizeSince   time.Time // when a stNew file's size last changed
+	history     bool      // found by the first scan of a first start
+	quietOrphan bool      // truncated or replaced while the agent was down: no copy expected
+	orphanScans int       // scans that looked for an orphan's copy
 
 	committed atomic.Int64 // offset acknowledged by Loki (sender writes)
 	handed    int64        // end of the last event handed on (reader)
@@ -77,12 +85,26 @@ func (t *tfile) saved() bool {
 	return t.state == stActive || (t.state == stDone && !t.gone)
 }
 
+// unlinked reports whether an open file has been deleted.
+func (t *tfile) unlinked() bool {
+	if t.f == nil {
+		return false
+	}
+	fi, err := t.f.Stat()
+	return err == nil && nlink(fi) == 0
+}
+
 func (t *tfile) close() {
 	if t.f != nil {
 		t.f.Close()
 		t.f = nil
 	}
 }
+
+// settleTime is how long a rotated file shorter than a fingerprint must
+// stop growing before it is classified: a copytruncate copy is created
+// empty and filled afterwards, and must not be mistaken for a new file.
+const settleTime = time.Second
 
 // cand is a path found by a scan.
 type cand struct {
@@ -91,6 +113,7 @@ type cand struct {
 	suffix int
 	id     devIno
 	size   int64
+	mtime  time.Time
 }
 
 // splitSuffix splits "x.log.3" into ("x.log", 3); n is 0 without a suffix.
@@ -179,12 +202,12 @@ func (s *Shipper) addCand(p, glob string) {
 	}
 	if i, dup := s.candIdx[id]; dup {
 		if suffix == 0 && s.cands[i].suffix != 0 {
-			s.cands[i] = cand{path: p, gpath: gpath, id: id, size: fi.Size()}
+			s.cands[i] = cand{path: p, gpath: gpath, id: id, size: fi.Size(), mtime: fi.ModTime()}
 		}
 		return
 	}
 	s.candIdx[id] = len(s.cands)
-	s.cands = append(s.cands, cand{path: p, gpath: gpath, suffix: suffix, id: id, size: fi.Size()})
+	s.cands = append(s.cands, cand{path: p, gpath: gpath, suffix: suffix, id: id, size: fi.Size(), mtime: fi.ModTime()})
 }
 
 // scan finds files. A passive scan (full=false, used while reading is
@@ -212,29 +235,57 @@ func (s *Shipper) scan(full bool) {
 		}
 		i, ok := s.candIdx[t.id]
 		if !ok {
-			t.gone, t.live = true, false
+			// Listing a directory races with renames (a rotation
+			// shifting .1 to .2 as we look): only a file missing from
+			// two scans in a row, or unlinked, is gone.
+			t.missed++
+			if t.missed >= 2 || t.unlinked() {
+				t.gone, t.live = true, false
+			}
+			// A deleted file still open may have been truncated
+			// before it was deleted.
+			if t.state == stActive && t.f != nil {
+				s.verify(t)
+			}
 			continue
 		}
 		c := &s.cands[i]
-		t.gone = false
+		t.gone, t.missed = false, 0
 		t.path, t.suffix = c.path, c.suffix
 		t.live = c.suffix == 0 && c.gpath == t.g.path
-		grew := c.size != t.size
-		t.size = c.size
+		// A finished file that changed was written again, or its inode
+		// was reused for a new file (deleted and created between scans).
+		changed := c.size != t.size || !c.mtime.Equal(t.mtime)
+		t.size, t.mtime = c.size, c.mtime
 		switch {
-		case t.restored,
-			t.state == stActive && t.live,
-			t.state == stDone && grew:
+		case t.restored, t.state == stActive, t.state == stDone && changed:
 			s.verify(t)
 		}
 	}
 	// Orphans first take their own copies, then the new files are
-	// classified, siblings with the highest N (oldest data) first.
+	// classified, siblings with the highest N (oldest data) first. A
+	// rotated file still being written (a copytruncate copy in progress)
+	// waits until its leading bytes are all there or it stops growing.
 	var news []*tfile
 	for _, t := range s.files {
-		if t.state == stNew {
-			news = append(news, t)
+		if t.state != stNew {
+			continue
 		}
+		if t.f != nil {
+			var hb [fpMax]byte
+			if head, err := readHead(t.f, &hb); err == nil {
+				t.head = append(t.head[:0], head...)
+			}
+			if fi, err := t.f.Stat(); err == nil {
+				if fi.Size() != t.size || t.fresh {
+					t.size, t.fresh, t.sizeSince = fi.Size(), false, s.now
+				}
+				if t.suffix > 0 && len(t.head) < fpMax && !t.history && s.now.Sub(t.sizeSince) < settleTime {
+					continue
+				}
+			}
+		}
+		news = append(news, t)
 	}
 	sort.SliceStable(news, func(i, j int) bool { return suffixOrder(news[i]) > suffixOrder(news[j]) })
 	for _, t := range s.files {
@@ -250,16 +301,29 @@ func (s *Shipper) scan(full bool) {
 	for _, t := range s.files {
 		switch t.state {
 		case stOrphan:
+			// The copy may have been made after this scan listed the
+			// directory (copy, then truncate, between listing and
+			// checking): look again before giving up.
+			if t.orphanScans++; t.orphanScans < 3 {
+				s.scanWanted.Store(true)
+				break
+			}
 			// Truncated without a copy holding the rest (a plain
 			// truncate, or a copy we never saw): what was after
 			// readOff is gone. Its last event is closed after the
 			// registry is unlocked (emitting may wait for the sender).
-			s.log.Warn("log file truncated and no copy of its content found; continuing at its start", "file", t.path, "read", t.readOff)
+			if t.quietOrphan {
+				s.log.Debug("known log file replaced while the agent was down", "file", t.path)
+			} else {
+				s.log.Warn("log file truncated and no copy of its content found; continuing at its start", "file", t.path, "read", t.readOff)
+			}
 			t.state, t.gone = stDone, true
 			s.finishing = append(s.finishing, t)
 		case stCopy:
+			// Until the original is truncated (and t takes over) or
+			// rotated away (t is a mere duplicate).
 			o := t.copyOf
-			if o.state == stDone || o.state == stOrphan || !o.live || o.readOff >= t.size {
+			if o.state == stDone || o.gone {
 				// Its content was read from the original.
 				t.state = stDone
 				t.readOff = t.size
@@ -317,7 +381,7 @@ func (s *Shipper) openNew(c *cand) {
 		return
 	}
 	t := &tfile{g: s.group(c.gpath), path: c.path, suffix: c.suffix, id: c.id, f: f, state: stNew,
-		head: append([]byte(nil), head...), size: c.size}
+		head: append([]byte(nil), head...), size: fi.Size(), fresh: true, history: s.firstStart}
 	s.openFiles++
 	s.files = append(s.files, t)
 	s.byID[c.id] = t
@@ -334,18 +398,24 @@ func (s *Shipper) closeFile(t *tfile) {
 // verify checks that a known inode still holds the content it had. A file
 // restored from the positions file is opened here.
 func (s *Shipper) verify(t *tfile) {
+	// Renamed or deleted between listing and opening: check again at
+	// the next scan, whatever its size and time then.
+	retry := func() { t.size, t.mtime = -1, time.Time{} }
 	if t.f == nil {
 		f, err := os.Open(t.path)
 		if err != nil {
+			retry()
 			return
 		}
 		fi, err := f.Stat()
 		if err != nil {
 			f.Close()
+			retry()
 			return
 		}
 		if id, _ := statID(fi); id != t.id {
 			f.Close()
+			retry()
 			return
 		}
 		t.f = f
@@ -354,21 +424,31 @@ func (s *Shipper) verify(t *tfile) {
 	var hb [fpMax]byte
 	head, err := readHead(t.f, &hb)
 	if err != nil {
+		retry()
 		return
 	}
 	fi, err := t.f.Stat()
 	if err != nil {
+		retry()
 		return
 	}
 	size := fi.Size()
 	if size < t.readOff || !t.fp.matches(head) {
+		dbg("verify mismatch", t.path, t.id.ino, "size", size, "read", t.readOff, t.fp.n, len(head), t.restored, t.state)
 		// Truncated (copytruncate) or the inode was reused: the content
-		// t was reading is elsewhere or gone. t keeps its reading state
-		// and looks for a copy; the inode starts over as a new file.
+		// t was reading is elsewhere or gone. The inode starts over as
+		// a new file. A file being read (or known from before a
+		// restart) looks for a copy of its content to continue in; a
+		// finished one was deleted and its inode reused.
 		n := &tfile{g: t.g, path: t.path, suffix: t.suffix, id: t.id, f: t.f, state: stNew,
-			head: append([]byte(nil), head...), size: size}
+			head: append([]byte(nil), head...), size: size, fresh: true, live: t.live}
 		t.f = nil
-		t.state = stOrphan
+		if t.state == stDone && !t.restored {
+			t.gone = true
+		} else {
+			t.quietOrphan = t.restored && (t.readOff == 0 || !t.live)
+			t.state = stOrphan
+		}
 		t.restored = false
 		s.files = append(s.files, n)
 		s.byID[n.id] = n
@@ -399,16 +479,39 @@ func (s *Shipper) verify(t *tfile) {
 
 // classify decides what a newly opened file is.
 func (s *Shipper) classify(n *tfile) {
-	if len(n.head) > 0 {
+	// Only a rotated file can be a copy: copytruncate leaves the
+	// original at the live name, so a live file is never one, even when
+	// its copy was listed first.
+	if len(n.head) > 0 && n.suffix > 0 {
 		for _, o := range s.files {
 			if o.state == stOrphan && o.fp.n > 0 && o.fp.matches(n.head) {
-				s.takeover(o, n)
+				if n.size >= o.readOff {
+					s.takeover(o, n)
+					return
+				}
+				// An older copy of what o read: nothing new in it.
+				dbg("stale copy", n.path, n.id.ino, n.size, "<", o.readOff)
+				n.fp, n.head, n.state = fingerprintOf(n.head), nil, stDone
+				n.readOff, n.handed = n.size, n.size
+				n.committed.Store(n.size)
+				s.closeFile(n)
 				return
 			}
 		}
 		for _, o := range s.files {
-			if o != n && o.g == n.g && o.live && o.id != n.id && o.fp.n > 0 &&
-				(o.state == stActive || o.state == stDone) && o.fp.matches(n.head) {
+			if o == n || o.g != n.g || o.id == n.id {
+				continue
+			}
+			copyOf := false
+			switch o.state {
+			case stActive, stDone:
+				copyOf = o.fp.n > 0 && o.fp.matches(n.head)
+			case stNew:
+				k := min(len(o.head), len(n.head))
+				copyOf = o.suffix == 0 && k > 0 && bytes.Equal(o.head[:k], n.head[:k])
+			}
+			if copyOf {
+				dbg("classify copy", n.path, n.id.ino, "of", o.path, o.id.ino)
 				n.state, n.copyOf = stCopy, o
 				n.fp = fingerprintOf(n.head)
 				n.head = nil
@@ -416,11 +519,12 @@ func (s *Shipper) classify(n *tfile) {
 			}
 		}
 	}
+	dbg("classify new", n.path, n.id.ino, n.size, len(n.head), s.firstStart)
 	n.fp = fingerprintOf(n.head)
 	n.head = nil
 	n.gen = s.nextGen
 	s.nextGen++
-	if n.suffix > 0 && s.firstStart {
+	if n.suffix > 0 && n.history {
 		// Rotated before the agent ever ran: history, not shipped.
 		n.state = stDone
 		n.readOff, n.handed = n.size, n.size
@@ -436,7 +540,16 @@ func (s *Shipper) classify(n *tfile) {
 
 // takeover makes the copy c continue orphan o: o's reading state (offset,
 // partial line, event) applies unchanged because c holds the same bytes.
+var debugOn = os.Getenv("DBG") != ""
+
+func dbg(args ...any) {
+	if debugOn {
+		fmt.Fprintln(os.Stderr, args...)
+	}
+}
+
 func (s *Shipper) takeover(o, c *tfile) {
+	dbg("takeover", o.path, o.id.ino, o.readOff, "by", c.path, c.id.ino, c.size)
 	o.f, c.f = c.f, nil
 	o.id, o.path, o.suffix, o.size = c.id, c.path, c.suffix, c.size
 	o.state, o.live, o.gone = stActive, false, false
@@ -463,6 +576,7 @@ func (s *Shipper) scanFull() {
 // finish ends a file read to its end: its last line (even without a
 // newline) and its pending event are complete now.
 func (s *Shipper) finish(t *tfile) {
+	dbg("finish", t.path, t.id.ino, t.readOff)
 	s.flushFile(t)
 	s.regMu.Lock()
 	t.state = stDone
@@ -494,23 +608,27 @@ func (s *Shipper) settle(t *tfile) {
 	s.closeFile(t)
 }
 
-// readRound reads from every active file, the oldest unfinished file of
-// each group only.
+// readRound reads one file of each group: the oldest rotated (or copied,
+// or deleted) file still being finished, else the live file. Older data
+// goes first, and the live file is never held up for long because rotated
+// files end.
 func (s *Shipper) readRound() (bool, error) {
 	clear(s.groupBusy)
 	progress := false
 	files := s.files
-	for _, t := range files {
-		if t.state != stActive || s.groupBusy[t.g.id] {
-			continue
-		}
-		s.groupBusy[t.g.id] = true
-		n, err := s.readFile(t)
-		if n > 0 {
-			progress = true
-		}
-		if err != nil {
-			return progress, err
+	for pass := 0; pass < 2; pass++ {
+		for _, t := range files {
+			if t.state != stActive || s.groupBusy[t.g.id] || t.live != (pass == 1) {
+				continue
+			}
+			s.groupBusy[t.g.id] = true
+			n, err := s.readFile(t)
+			if n > 0 {
+				progress = true
+			}
+			if err != nil {
+				return progress, err
+			}
 		}
 	}
 	return progress, nil
@@ -523,19 +641,33 @@ func (s *Shipper) readFile(t *tfile) (int, error) {
 	if t.f == nil {
 		return 0, nil
 	}
-	if t.live {
-		// Truncated and written again past our offset since the last
-		// scan? Then the leading bytes differ: let a scan sort it out.
-		var hb [fpMax]byte
-		if head, err := readHead(t.f, &hb); err == nil && !t.fp.matches(head) {
-			s.scanWanted.Store(true)
-			return 0, nil
-		}
-	}
 	total := 0
 	for total < maxPerRound {
 		n, err := t.f.ReadAt(t.buf[t.bufN:], t.readOff)
 		if n > 0 {
+			// Was the file truncated and written again before this read?
+			// Then its leading bytes changed, and what was read belongs
+			// to new content at an old offset: drop it and let a scan
+			// sort the file out. Checking after the read closes the race
+			// a check before it would leave open.
+			// The fingerprint grows with what is read, up to fpMax: a
+			// truncation must find the copy by the content we read.
+			fp := t.fp
+			if end := t.readOff + int64(n); fp.n < fpMax && t.readOff <= int64(fp.n) && end > int64(fp.n) {
+				d := t.buf[t.bufN : t.bufN+n]
+				fp = fp.extend(d[fp.n-int(t.readOff) : min(int64(n), fpMax-t.readOff)])
+			}
+			var hb [fpMax]byte
+			head, herr := readHead(t.f, &hb)
+			if herr != nil || !fp.matches(head) {
+				s.scanWanted.Store(true)
+				return total, nil
+			}
+			if fp != t.fp {
+				s.regMu.Lock()
+				t.fp = fp
+				s.regMu.Unlock()
+			}
 			total += n
 			s.tailBytes += int64(n)
 			t.lastData = s.now
@@ -551,14 +683,15 @@ func (s *Shipper) readFile(t *tfile) (int, error) {
 			s.log.Warn("reading log file failed", "file", t.path, "err", err)
 			return total, nil
 		}
-		// At the end.
+		// At the end. Truncated (copytruncate, perhaps renamed since)?
+		if fi, err := t.f.Stat(); err == nil && fi.Size() < t.readOff {
+			s.scanWanted.Store(true)
+			return total, nil
+		}
 		if !t.live {
 			// Rotated, deleted or a copy: nothing more will be written.
 			s.finish(t)
 			return total, nil
-		}
-		if fi, err := t.f.Stat(); err == nil && fi.Size() < t.readOff {
-			s.scanWanted.Store(true) // truncated
 		}
 		return total, nil
 	}
