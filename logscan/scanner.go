@@ -174,7 +174,29 @@ func (s *Scanner) Observe(ev *shipper.Event) {
 	s.Scan(ev.Time, ev.Line, ev.Component)
 }
 
-var _ shipper.Observer = (*Scanner)(nil)
+// ObserveHeader acts on the one-line lifecycle records — a checkpoint
+// triggered or completed — as soon as their line is read, instead of after
+// the multiline idle flush. Everything else, failures included (their cause
+// chain decides the S3 attribution), waits for Observe; the watch counts a
+// checkpoint once however often it is reported.
+func (s *Scanner) ObserveHeader(ev *shipper.Event) {
+	h := firstLine(ev.Line)
+	if !mayBeLifecycle(h) || s.sink == nil {
+		return
+	}
+	var lc Lifecycle
+	kind, _, ok := parseLifecycle(h, &lc)
+	if !ok || (kind != KindTriggered && kind != KindCompleted) {
+		return // a piece of a long line, or not one-line: Observe decides
+	}
+	t := ev.Time
+	if now := s.clock(); t.IsZero() || t.After(now) {
+		t = now
+	}
+	s.onLifecycle(t, &lc, ev.Component, false)
+}
+
+var _ shipper.HeaderObserver = (*Scanner)(nil)
 
 // Scan analyses one event: its text (lines joined by '\n'), its time (the
 // log line's) and the component whose log it is from. line is not retained.

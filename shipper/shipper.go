@@ -79,6 +79,17 @@ type Observer interface {
 	Observe(ev *Event)
 }
 
+// HeaderObserver is an Observer that also sees each log4j event's first line
+// as soon as it is read, before continuation lines and the multiline idle
+// flush (logs.multiline.idle_timeout) complete the event: a sub-second signal
+// for one-line records such as Flink's checkpoint lifecycle. ev.Line is that
+// first line, not yet redacted, so nothing derived from it may leave the
+// process; the full event still reaches Observe.
+type HeaderObserver interface {
+	Observer
+	ObserveHeader(ev *Event)
+}
+
 const (
 	readBufSize   = 128 << 10 // per open file; longer lines are read in pieces
 	maxPerRound   = 1 << 20   // bytes read from one file before visiting the others
@@ -112,6 +123,8 @@ type Shipper struct {
 	loggers    interner
 	threads    interner
 	event      Event
+	hdrObs     []HeaderObserver
+	hdrEvent   Event
 	nowNano    int64
 	now        time.Time
 	groupBusy  []bool
@@ -257,6 +270,11 @@ func New(opts Options) (*Shipper, error) {
 		case entries != nil:
 			s.firstStart = false
 			s.restore(entries)
+		}
+	}
+	for _, o := range opts.Observers {
+		if h, ok := o.(HeaderObserver); ok {
+			s.hdrObs = append(s.hdrObs, h)
 		}
 	}
 	for _, g := range s.globs {
@@ -524,6 +542,23 @@ func (s *Shipper) savePositions(durable bool) error {
 }
 
 // flushMetrics adds the reader's local counts to the metrics.
+// observeHeader hands t's just-begun event to the header observers.
+func (s *Shipper) observeHeader(t *tfile) {
+	ev := &s.hdrEvent
+	ts := t.evTS
+	if ts == 0 {
+		ts = s.nowNano
+	}
+	ev.Time = time.Unix(0, ts)
+	ev.Line = t.ev
+	ev.Level = levelNames[t.evHdr.level]
+	ev.File, ev.Component = t.path, t.g.compName
+	for _, o := range s.hdrObs {
+		o.ObserveHeader(ev)
+	}
+	ev.Line = nil
+}
+
 func (s *Shipper) flushMetrics() {
 	if s.tailBytes > 0 {
 		s.m.tailBytes.Add(float64(s.tailBytes))

@@ -444,7 +444,8 @@ func (s *Shipper) verify(t *tfile) {
 			head: append([]byte(nil), head...), size: size, fresh: true, live: t.live}
 		t.f = nil
 		if t.state == stDone && !t.restored {
-			t.gone = true
+			// Detached from the inode, it is dropped once acknowledged.
+			t.gone, t.id = true, devIno{}
 		} else {
 			t.quietOrphan = t.restored && (t.readOff == 0 || !t.live)
 			t.state = stOrphan
@@ -760,6 +761,9 @@ func (s *Shipper) line(t *tfile, line []byte, end int64, join bool) error {
 			}
 		}
 		s.beginEv(t, line, end, true)
+		if len(s.hdrObs) > 0 {
+			s.observeHeader(t)
+		}
 		return nil
 	}
 	if t.evLines == 0 {
