@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/testbed"
 )
 
 // faultServer answers from fixtures, or with the fault currently switched on.
@@ -108,25 +109,8 @@ type running struct {
 	metrics  *httptest.Server
 	cancel   context.CancelFunc
 	done     chan error
-	logs     *syncBuffer
+	logs     *testbed.SyncBuffer
 	interval time.Duration
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startRunning(t *testing.T, restURL string, interval, timeout time.Duration, maxBytes config.ByteSize) *running {
@@ -139,7 +123,7 @@ func startRunning(t *testing.T, restURL string, interval, timeout time.Duration,
 	if maxBytes > 0 {
 		f.MaxResponseBytes = maxBytes
 	}
-	r := &running{t: t, logs: &syncBuffer{}, done: make(chan error, 1), interval: interval}
+	r := &running{t: t, logs: &testbed.SyncBuffer{}, done: make(chan error, 1), interval: interval}
 	c, err := New(Options{Flink: f, Registerer: reg, Logger: slog.New(slog.NewTextHandler(r.logs, nil))})
 	if err != nil {
 		t.Fatal(err)

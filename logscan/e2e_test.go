@@ -27,24 +27,6 @@ import (
 	"github.com/flink-agent/flink-agent/testbed"
 )
 
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // sum adds up a family's series whose labels include want.
 func sum(t *testing.T, g prometheus.Gatherer, name string, want map[string]string) (float64, bool) {
 	t.Helper()
@@ -162,7 +144,7 @@ func TestEndToEndS3Throttling(t *testing.T) {
 	// TaskManager's log (the test bed runs both on one host): the component
 	// is left to the log file names.
 	id := identity.Identity{Cluster: "testbed-e2e", Namespace: "e2e", Pod: "jm-0"}
-	logs := &syncBuffer{}
+	logs := &testbed.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	reg := prometheus.NewRegistry()
 	sd, err := dogstatsd.New(sx.UDPAddr, id.Tags(), true)
@@ -366,7 +348,7 @@ func TestEndToEndS3Throttling(t *testing.T) {
 	if _, err := f2.WaitCheckpoints(ctx, job2, 1); err != nil {
 		t.Fatal(err)
 	}
-	logs2 := &syncBuffer{}
+	logs2 := &testbed.SyncBuffer{}
 	log2 := slog.New(slog.NewTextHandler(logs2, nil))
 	reg2 := prometheus.NewRegistry()
 	cfg.Flink.RestURL = f2.RESTURL()
