@@ -397,23 +397,5 @@ func TestDatadogMonitors(t *testing.T) {
 
 // TestChartCopy keeps the chart's copy identical to the canonical rules.
 func TestChartCopy(t *testing.T) {
-	want, err := os.ReadFile(rulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(chartCopy), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(chartCopy, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(chartCopy)
-	if err != nil {
-		t.Fatalf("%v (run `go test ./alerts -run TestChartCopy -update`)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from %s: run `go test ./alerts -run TestChartCopy -update`", chartCopy, rulesFile)
-	}
+	querycheck.KeepCopy(t, rulesFile, chartCopy, *update, "go test ./alerts -run TestChartCopy -update")
 }

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -484,23 +483,5 @@ func TestDatadogUsesCatalogMetrics(t *testing.T) {
 
 // TestChartCopy keeps the chart's copy identical to the canonical dashboard.
 func TestChartCopy(t *testing.T) {
-	want, err := os.ReadFile(grafanaFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(chartCopy), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(chartCopy, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(chartCopy)
-	if err != nil {
-		t.Fatalf("%v (run `go test ./dashboards -run TestChartCopy -update`)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from %s: run `go test ./dashboards -run TestChartCopy -update`", chartCopy, grafanaFile)
-	}
+	querycheck.KeepCopy(t, grafanaFile, chartCopy, *update, "go test ./dashboards -run TestChartCopy -update")
 }

@@ -8,7 +8,10 @@
 package querycheck
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -403,4 +406,35 @@ func describe(v reflect.Value) string {
 		return s
 	}
 	return v.Type().String()
+}
+
+// KeepCopy fails t unless copyPath is byte-identical to canonical; with
+// update it rewrites the copy first. Helm reads only files inside the chart,
+// so the chart carries copies of the canonical rules and dashboards.
+func KeepCopy(t interface {
+	Helper()
+	Fatal(...any)
+	Fatalf(string, ...any)
+	Errorf(string, ...any)
+}, canonical, copyPath string, update bool, howToUpdate string) {
+	t.Helper()
+	want, err := os.ReadFile(canonical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if update {
+		if err := os.MkdirAll(filepath.Dir(copyPath), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(copyPath, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(copyPath)
+	if err != nil {
+		t.Fatalf("%v (run `%s`)", err, howToUpdate)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s: run `%s`", copyPath, canonical, howToUpdate)
+	}
 }
