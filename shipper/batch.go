@@ -2,9 +2,9 @@ package shipper
 
 import (
 	"bytes"
-	"strings"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -238,17 +238,67 @@ func (s *Shipper) putBatch(b *batch) {
 	}
 }
 
-// handoff queues the current batch for the sender.
+// handoff queues the current batch for the sender. It never blocks: the
+// budget alone bounds what is queued, and waiting for it (waitForMemory)
+// keeps opening new files, which waiting here would not.
 func (s *Shipper) handoff() error {
 	b := s.cur
 	if b == nil || len(b.ents) == 0 {
 		return nil
 	}
+	s.queue.push(b)
+	s.cur = nil
+	return nil
+}
+
+// batchQueue is the FIFO between reader and sender, unbounded in count
+// (the budget bounds its bytes).
+type batchQueue struct {
+	mu     sync.Mutex
+	items  []*batch
+	closed bool
+	ready  chan struct{}
+}
+
+func newBatchQueue() *batchQueue { return &batchQueue{ready: make(chan struct{}, 1)} }
+
+func (q *batchQueue) push(b *batch) {
+	q.mu.Lock()
+	q.items = append(q.items, b)
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *batchQueue) signal() {
 	select {
-	case s.queue <- b:
-		s.cur = nil
-		return nil
-	case <-s.ctx.Done():
-		return errStopping
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (q *batchQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.signal()
+}
+
+// pop waits for the next batch; nil once closed and empty.
+func (q *batchQueue) pop() *batch {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			b := q.items[0]
+			q.items[0] = nil
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			return b
+		}
+		closed := q.closed
+		q.mu.Unlock()
+		if closed {
+			return nil
+		}
+		<-q.ready
 	}
 }

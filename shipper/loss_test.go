@@ -144,6 +144,27 @@ func (tp *tap) record(body []byte) {
 	tp.maxEntries = max(tp.maxEntries, n)
 }
 
+// missingRanges describes up to max runs of missing sequence numbers.
+func (tp *tap) missingRanges(n int64, max int) string {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	var b bytes.Buffer
+	runs := 0
+	for i := int64(0); i < n && runs < max; i++ {
+		if tp.acked[i] != 0 {
+			continue
+		}
+		j := i
+		for j+1 < n && tp.acked[j+1] == 0 {
+			j++
+		}
+		fmt.Fprintf(&b, "%d-%d ", i, j)
+		runs++
+		i = j
+	}
+	return b.String()
+}
+
 // stats counts unique, missing and duplicate sequence numbers below n.
 func (tp *tap) stats(n int64) (unique, missing, dups int64) {
 	tp.mu.Lock()
@@ -427,7 +448,7 @@ func runLoss(t *testing.T, c lossConfig) {
 		t.Errorf("only %d rename and %d copytruncate rotations, want ≥ 20 each", w.renames, w.copytruncs)
 	}
 	if missing != 0 {
-		t.Errorf("%d events never reached Loki", missing)
+		t.Errorf("%d events never reached Loki: %s", missing, tp.missingRanges(events, 10))
 	}
 	if tp.bad != 0 {
 		t.Errorf("%d entries without a sequence number (split or corrupted events)", tp.bad)

@@ -15,7 +15,7 @@ import (
 func (s *Shipper) sendLoop(ctx context.Context) {
 	defer close(s.sent)
 	var enc encoder
-	for b := range s.queue {
+	for b := s.queue.pop(); b != nil; b = s.queue.pop() {
 		if ctx.Err() == nil && s.client != nil {
 			s.deliver(ctx, &enc, b)
 		}

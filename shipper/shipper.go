@@ -157,7 +157,7 @@ type Shipper struct {
 
 	// Pipeline between reader and sender.
 	budget  budget
-	queue   chan *batch
+	queue   *batchQueue
 	pool    chan *batch
 	lagMu   sync.Mutex
 	lagFIFO []int64 // read time of the first entry of every unacknowledged batch
@@ -218,7 +218,7 @@ func New(opts Options) (*Shipper, error) {
 		candIdx:    map[devIno]int{},
 		compIdx:    map[string]int{},
 		posPath:    lc.PositionsFile,
-		queue:      make(chan *batch, 16),
+		queue:      newBatchQueue(),
 		pool:       make(chan *batch, 64),
 		sent:       make(chan struct{}),
 		firstStart: true,
@@ -437,10 +437,10 @@ func (s *Shipper) Run(ctx context.Context) error {
 	drainTimer := time.AfterFunc(s.opts.DrainTimeout, cancelSend)
 	defer drainTimer.Stop()
 	if s.cur != nil && len(s.cur.ents) > 0 {
-		s.queue <- s.cur // the sender discards once the drain deadline passed
+		s.queue.push(s.cur) // the sender discards it once the drain deadline passed
 		s.cur = nil
 	}
-	close(s.queue)
+	s.queue.close()
 	<-s.sent
 	if sendCtx.Err() != nil && s.client != nil {
 		s.log.Warn("drain timeout: unacknowledged log events will be read again after restart", "timeout", s.opts.DrainTimeout)
@@ -497,6 +497,13 @@ func (s *Shipper) housekeeping(ctx context.Context, done chan<- struct{}) {
 				}
 			}
 		case <-lagT.C:
+			if debugOn {
+				s.regMu.Lock()
+				for _, t := range s.files {
+					dbg("state", t.path, t.id.ino, "st", t.state, "live", t.live, "gone", t.gone, "gen", t.gen, "read", t.readOff, "size", t.size, "committed", t.committed.Load(), "handed", t.handed, "fd", t.f != nil, "evLines", t.evLines, "bufN", t.bufN)
+				}
+				s.regMu.Unlock()
+			}
 			lag := s.lag(time.Now())
 			s.m.lag.Set(lag)
 			s.m.buffered.Set(float64(s.budget.inUse()))
