@@ -28,8 +28,7 @@ tools: ## install test-bed tools into $FLINK_AGENT_CACHE (Flink, Loki, statsd_ex
 
 # The filter keeps test names, results and t.Log lines (where the integration
 # tests print what they measured) and drops the rest of -v's chatter.
-test: tools ## every test, real components included (the CI command)
-	go vet ./...
+test: tools lint ## go vet, gofmt, and every test, real components included (the CI command)
 	go test -count=1 -v -timeout $(GO_TEST_TIMEOUT) ./... 2>&1 | tee $(FLINK_AGENT_CACHE)/last-test.log | \
 		grep --line-buffered -E '^(=== RUN|\s*--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+\.go:[0-9]+: )' | grep -v '^=== RUN'
 

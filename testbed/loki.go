@@ -225,7 +225,7 @@ func (l *Loki) Query(ctx context.Context, logql string, start, end time.Time, li
 		return nil, fmt.Errorf("loki: %q is not a log query (result type %s)", logql, r.Data.ResultType)
 	}
 	var raw []struct {
-		Stream map[string]string `json:"stream"`
+		Stream map[string]string   `json:"stream"`
 		Values [][]json.RawMessage `json:"values"`
 	}
 	if err := json.Unmarshal(r.Data.Result, &raw); err != nil {
