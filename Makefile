@@ -13,7 +13,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO_TEST_TIMEOUT ?= 60m
 
-.PHONY: all build tools test test-unit bench bench-compare demo lint docker capture-fixtures clean help
+.PHONY: all build tools test test-loss test-unit bench bench-compare demo lint docker capture-fixtures clean help
 
 all: lint build test
 
@@ -31,6 +31,9 @@ tools: ## install test-bed tools into $FLINK_AGENT_CACHE (Flink, Loki, statsd_ex
 test: tools lint ## go vet, gofmt, and every test, real components included (the CI command)
 	go test -count=1 -v -timeout $(GO_TEST_TIMEOUT) ./... 2>&1 | tee $(FLINK_AGENT_CACHE)/last-test.log | \
 		grep --line-buffered -E '^(=== RUN|\s*--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+\.go:[0-9]+: )' | grep -v '^=== RUN'
+
+test-loss: tools ## the shipper's loss tests: 1M lines, rotations, a Loki outage, SIGTERM and SIGKILL restarts (~15 min)
+	go test -tags loss -count=1 -v -timeout 40m -run 'TestLoss' ./shipper/
 
 test-unit: ## tests that need no installed tool (fast loop)
 	go test -count=1 -short ./...
