@@ -203,6 +203,7 @@ func (s *Shipper) appendBatch(t *tfile, ts int64, line []byte, level int8, logge
 // are opened (not read), so that what is rotated away and deleted during
 // a long Loki outage stays readable; and readiness is not held up.
 func (s *Shipper) waitForMemory() error {
+	dbg("waitForMemory", s.budget.inUse())
 	s.firePass()
 	t := time.NewTimer(s.poll)
 	defer t.Stop()

@@ -221,8 +221,16 @@ func (s *Shipper) scan(full bool) {
 	defer s.regMu.Unlock()
 	for i := range s.cands {
 		c := &s.cands[i]
-		if s.byID[c.id] == nil {
+		t := s.byID[c.id]
+		switch {
+		case t == nil:
 			s.openNew(c)
+		case !full && t.state == stDone && t.f == nil && !t.restored && (c.size != t.size || !c.mtime.Equal(t.mtime)):
+			// A closed file's inode can be reused by a new file at
+			// any time: check now, not at the next full scan, which
+			// may come too late (the new file deleted meanwhile).
+			t.size, t.mtime = c.size, c.mtime
+			s.verify(t)
 		}
 	}
 	if !full {
@@ -241,6 +249,14 @@ func (s *Shipper) scan(full bool) {
 			t.missed++
 			if t.missed >= 2 || t.unlinked() {
 				t.gone, t.live = true, false
+				if t.f == nil && t.state != stNew {
+					// Deleted and closed: its inode number is free
+					// for a new file.
+					if s.byID[t.id] == t {
+						delete(s.byID, t.id)
+					}
+					t.id = devIno{}
+				}
 			}
 			// A deleted file still open may have been truncated
 			// before it was deleted.
@@ -277,6 +293,7 @@ func (s *Shipper) scan(full bool) {
 				t.head = append(t.head[:0], head...)
 			}
 			if fi, err := t.f.Stat(); err == nil {
+				t.mtime = fi.ModTime()
 				if fi.Size() != t.size || t.fresh {
 					t.size, t.fresh, t.sizeSince = fi.Size(), false, s.now
 				}
@@ -287,7 +304,16 @@ func (s *Shipper) scan(full bool) {
 		}
 		news = append(news, t)
 	}
-	sort.SliceStable(news, func(i, j int) bool { return suffixOrder(news[i]) > suffixOrder(news[j]) })
+	// Oldest content first: by last write (a rotated file was last
+	// written before the files rotated after it; a copy when it was
+	// made), then by rotation number.
+	sort.SliceStable(news, func(i, j int) bool {
+		a, b := news[i], news[j]
+		if !a.mtime.Equal(b.mtime) {
+			return a.mtime.Before(b.mtime)
+		}
+		return suffixOrder(a) > suffixOrder(b)
+	})
 	for _, t := range s.files {
 		if t.state == stCopy && t.copyOf.state == stOrphan && t.f != nil {
 			s.takeover(t.copyOf, t)
@@ -332,7 +358,9 @@ func (s *Shipper) scan(full bool) {
 				s.closeFile(t)
 			}
 		}
-		if (t.state == stDone && t.gone && t.committed.Load() >= t.handed) || (t.state == stCopy && t.gone) {
+		// A copy is kept, even deleted, until its original is settled:
+		// the original may yet turn out truncated, the copy holding the rest.
+		if t.state == stDone && t.gone && t.committed.Load() >= t.handed {
 			s.closeFile(t)
 			if s.byID[t.id] == t {
 				delete(s.byID, t.id)
@@ -385,6 +413,7 @@ func (s *Shipper) openNew(c *cand) {
 	s.openFiles++
 	s.files = append(s.files, t)
 	s.byID[c.id] = t
+	dbg("open", c.path, c.id.ino, c.size)
 }
 
 func (s *Shipper) closeFile(t *tfile) {
