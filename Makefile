@@ -35,8 +35,8 @@ test: tools lint ## go vet, gofmt, and every test, real components included (the
 test-loss: tools ## the shipper's loss tests: 1M lines, rotations, a Loki outage, SIGTERM and SIGKILL restarts (~15 min)
 	go test -tags loss -count=1 -v -timeout 40m -run 'TestLoss' ./shipper/
 
-test-unit: ## tests that need no installed tool (fast loop)
-	go test -count=1 -short ./...
+test-unit: ## the packages whose tests need no installed tool (fast loop)
+	go test -count=1 ./internal/... ./checkpointwatch/ ./pager/...
 
 bench: tools ## Go benchmarks and whole-process runs
 	go test -run '^$$' -bench . -benchmem -count=1 ./...
@@ -45,6 +45,9 @@ bench: tools ## Go benchmarks and whole-process runs
 bench-compare: tools ## flink-agent against Promtail on the same file and receiver
 	scripts/tools.sh promtail
 	scripts/bench-compare.sh
+
+capture-fixtures: tools ## re-record real Flink REST answers into collector/testdata/flink-$(FLINK_VERSION)
+	go run ./testbed/cmd/capture
 
 demo: tools build ## a real Flink + Loki + statsd_exporter with the agent attached, until Ctrl-C
 	go run ./testbed/cmd/demo --agent bin/flink-agent
