@@ -1,10 +1,8 @@
 package shipper
 
 import (
-	"bytes"
 	"errors"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -97,17 +95,6 @@ func (s *Shipper) emit(t *tfile) error {
 		t.ev = append(t.ev, " bytes dropped]"...)
 	}
 	out := s.red.apply(t.ev, t.evHdr.msgStart, t.evLines > 1)
-	if debugOn {
-		if i := bytes.LastIndex(out, []byte(" seq=")); i >= 0 {
-			j := bytes.IndexByte(out[i:], '\n')
-			if j < 0 {
-				j = len(out) - i
-			}
-			if q := string(out[i+5 : i+j]); strings.HasSuffix(q, "00") || strings.HasSuffix(q, "99") {
-				dbg("emit", t.path, t.id.ino, q, "end", t.evEnd)
-			}
-		}
-	}
 	ts := t.evTS
 	if ts == 0 {
 		ts = s.nowNano
@@ -203,7 +190,6 @@ func (s *Shipper) appendBatch(t *tfile, ts int64, line []byte, level int8, logge
 // are opened (not read), so that what is rotated away and deleted during
 // a long Loki outage stays readable; and readiness is not held up.
 func (s *Shipper) waitForMemory() error {
-	dbg("waitForMemory", s.budget.inUse())
 	s.firePass()
 	t := time.NewTimer(s.poll)
 	defer t.Stop()

@@ -548,7 +548,6 @@ func (s *Shipper) savePositions(durable bool) error {
 	return nil
 }
 
-// flushMetrics adds the reader's local counts to the metrics.
 // observeHeader hands t's just-begun event to the header observers.
 func (s *Shipper) observeHeader(t *tfile) {
 	ev := &s.hdrEvent
@@ -566,6 +565,7 @@ func (s *Shipper) observeHeader(t *tfile) {
 	ev.Line = nil
 }
 
+// flushMetrics adds the reader's local counts to the metrics.
 func (s *Shipper) flushMetrics() {
 	if s.tailBytes > 0 {
 		s.m.tailBytes.Add(float64(s.tailBytes))
