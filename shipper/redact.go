@@ -40,7 +40,7 @@ var builtinRules = []struct {
 	// password=…, "password": "…", ssl.keystore.password: …, and Flink's
 	// "property: security.ssl.key-password, …". A bare "password, " in
 	// prose is left alone: only a config-style key takes the comma form.
-	{"password", `(?i)((?:\b[\w-]+[.-])?\w*passw(?:or)?d[\w.-]*"?\s*[:=]\s*"?|\b[\w-]+(?:\.[\w-]+)*[.-]passw(?:or)?d[\w.-]*,\s*)[^\s",;}&]+`, "${1}" + redacted, []string{"pass|word", "pass|wd", "PASS|WORD", "PASS|WD"}},
+	{"password", `(?i)((?:\b[\w-]+[.-])?\w*passw(?:or)?d[\w.-]*"?\s*[:=]\s*"?|\b[\w-]+(?:\.[\w-]+)*[.-]passw(?:or)?d[\w.-]*,\s*)[^\s",;}&]+`, "${1}" + redacted, []string{"pass|word", "pass|wd", "Pass|word", "Pass|wd", "PASS|WORD", "PASS|WD"}},
 	{"bearer_token", `(?i)(\bbearer\s+)[A-Za-z0-9\-._~+/]+=*`, "${1}" + redacted, []string{"|Bearer", "|BEARER", "authori|z", "Authori|z", "AUTHORI|Z"}},
 	// user:password@ in URLs (JDBC sinks, Kafka SASL URLs, …).
 	{"url_password", `(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#\s@]+:)[^@/?#\s]+@`, "${1}" + redacted + "@", []string{":|//"}},
@@ -243,6 +243,15 @@ func (r *redactor) apply(ev []byte, scanFrom int, multiline bool) []byte {
 			continue
 		}
 		locs := rule.re.FindAllSubmatchIndex(out, -1)
+		// A value Flink already masked ("s3.secret-key, ******") is no
+		// secret: leave the line as it is.
+		kept := locs[:0]
+		for _, loc := range locs {
+			if len(loc) < 4 || loc[3] < 0 || !masked(out[loc[3]:loc[1]]) {
+				kept = append(kept, loc)
+			}
+		}
+		locs = kept
 		if len(locs) == 0 {
 			continue
 		}
@@ -263,4 +272,14 @@ func (r *redactor) apply(ev []byte, scanFrom int, multiline bool) []byte {
 		out, cur = dst, w
 	}
 	return out
+}
+
+// masked reports whether v is non-empty and all '*'.
+func masked(v []byte) bool {
+	for _, c := range v {
+		if c != '*' {
+			return false
+		}
+	}
+	return len(v) > 0
 }
