@@ -1,0 +1,153 @@
+package shipper
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/testbed"
+)
+
+// TestFlinkLogsToLoki runs a real Flink (JobManager and TaskManager, log4j
+// rolling every 256 KB) with the test bed's checkpointing job, makes its
+// checkpoints fail for a while (stack traces in the JobManager log), and
+// ships the logs to the real Loki. Afterwards every event of every file,
+// rotated ones included, is in Loki exactly once: stack traces as one
+// entry, with the component and file name labels and the line's timestamp.
+func TestFlinkLogsToLoki(t *testing.T) {
+	testbed.MustTool(t, "java")
+	l := startLoki(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	f, err := testbed.StartFlink(ctx, testbed.FlinkOptions{
+		CheckpointInterval: 500 * time.Millisecond,
+		LogMaxFileSize:     "256KB",
+		LogMaxFiles:        50, // nothing is deleted: the files are the expectation
+		Slots:              2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+
+	opts := testOptions(t, f.LogDir)
+	opts.Loki.URL = l.PushURL()
+	opts.Identity.Component = "" // inferred per file
+	opts.Logs.Multiline.IdleTimeout = config.Duration(500 * time.Millisecond)
+	r := start(t, opts)
+
+	job, err := f.SubmitJob(ctx, testbed.JobOptions{Parallelism: 2, RecordsPerSecond: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WaitCheckpoints(ctx, job, 3); err != nil {
+		t.Fatal(err)
+	}
+	// Failing checkpoints: declines with stack traces in the JobManager log.
+	if err := f.SetFault(testbed.FaultFail, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WaitCheckpointsFunc(ctx, job, func(c testbed.CheckpointCounts) bool { return c.Failed >= 5 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ClearFaults(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WaitCheckpoints(ctx, job, 8); err != nil {
+		t.Fatal(err)
+	}
+	f.Stop() // the files are final now
+
+	// Expected: every event of every file on disk.
+	files, _ := filepath.Glob(filepath.Join(f.LogDir, "*.log*"))
+	want := map[string]int{}
+	var wantN, traces, rotated int
+	for _, p := range files {
+		if strings.HasSuffix(p, ".out") {
+			continue
+		}
+		if _, n := splitSuffix(p); n > 0 {
+			rotated++
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range splitEvents(b) {
+			want[filepath.Base(p)+"\x00"+string(ev)]++
+			wantN++
+			if strings.Contains(string(ev), "\n\tat ") {
+				traces++
+			}
+		}
+	}
+	if rotated == 0 || traces == 0 {
+		t.Fatalf("the test bed produced %d rotated files and %d stack traces; want some of each", rotated, traces)
+	}
+	eventually(t, time.Minute, "every event acknowledged", func() bool {
+		return testutil.ToFloat64(r.s.m.sent) >= float64(wantN)
+	})
+
+	entries, err := l.QueryAll(context.Background(), `{cluster="c1"}`, time.Now().Add(-time.Hour), time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, e := range entries {
+		fn := e.Metadata["filename"]
+		// The entry came from fn or one of its rotated files.
+		key := ""
+		for _, p := range files {
+			b := filepath.Base(p)
+			if base, _ := splitSuffix(b); base == fn && want[b+"\x00"+e.Line] > got[b+"\x00"+e.Line] {
+				key = b + "\x00" + e.Line
+				break
+			}
+		}
+		if key == "" {
+			t.Errorf("unexpected or duplicated entry in %s: %.300q", fn, e.Line)
+			continue
+		}
+		got[key]++
+		comp := "taskmanager"
+		if strings.Contains(fn, "standalonesession") {
+			comp = "jobmanager"
+		}
+		if e.Metadata["component"] != comp || e.Metadata["container"] != "flink-main-container" || e.Metadata["pod"] != "pod-0" {
+			t.Errorf("labels %v for %s", e.Metadata, fn)
+		}
+		var tp tsParser
+		tp.loc = time.Local
+		if ts, ok := tp.parse([]byte(e.Line)); ok {
+			if d := e.Time.UnixNano() - ts; d < 0 || d >= int64(time.Millisecond) {
+				t.Errorf("entry time %v, line says %v: %.100q", e.Time, time.Unix(0, ts), e.Line)
+			}
+		}
+		if strings.Contains(e.Line, "\n\tat ") && e.Metadata["level"] == "" {
+			t.Errorf("stack trace without level: %.200q", e.Line)
+		}
+	}
+	var missing []string
+	for k, n := range want {
+		if got[k] != n {
+			missing = append(missing, k)
+		}
+	}
+	sort.Strings(missing)
+	for i, k := range missing {
+		if i == 10 {
+			t.Errorf("… %d more", len(missing)-10)
+			break
+		}
+		t.Errorf("event in %s not in Loki exactly %d times: %.300q", strings.SplitN(k, "\x00", 2)[0], want[k], strings.SplitN(k, "\x00", 2)[1])
+	}
+	t.Logf("RESULT %s: %d events (%d stack traces) in %d files (%d rotated) → %d Loki entries, %d missing or duplicated",
+		t.Name(), wantN, traces, len(files), rotated, len(entries), len(missing))
+}
