@@ -32,8 +32,8 @@ test: tools lint ## go vet, gofmt, and every test, real components included (the
 	go test -count=1 -v -timeout $(GO_TEST_TIMEOUT) ./... 2>&1 | tee $(FLINK_AGENT_CACHE)/last-test.log | \
 		grep --line-buffered -E '^(=== RUN|\s*--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+\.go:[0-9]+: )' | grep -v '^=== RUN'
 
-test-loss: tools ## the shipper's loss tests: 1M lines, rotations, a Loki outage, SIGTERM and SIGKILL restarts (~15 min)
-	go test -tags loss -count=1 -v -timeout 40m -run 'TestLoss' ./shipper/
+test-loss: tools ## only the shipper's loss tests: 1M lines, rotations, a Loki outage, SIGTERM and SIGKILL restarts
+	go test -count=1 -v -timeout 20m -run 'TestLoss' ./shipper/
 
 test-unit: ## the packages whose tests need no installed tool (fast loop)
 	go test -count=1 ./internal/... ./checkpointwatch/ ./pager/...
