@@ -168,6 +168,15 @@ func (s *Shipper) appendBatch(t *tfile, ts int64, line []byte, level int8, logge
 			return err
 		}
 	}
+	// Reading ahead of the sender by more than a few batches buys no
+	// throughput, only memory: wait for it (the budget still bounds the
+	// bytes when batches are small).
+	for s.cur == nil && s.queue.len() >= maxQueued {
+		if err := s.waitForMemory(); err != nil {
+			s.budget.release(need)
+			return err
+		}
+	}
 	b := s.cur
 	if b == nil {
 		b = s.getBatch()
@@ -238,8 +247,12 @@ func (s *Shipper) handoff() error {
 	return nil
 }
 
-// batchQueue is the FIFO between reader and sender, unbounded in count
-// (the budget bounds its bytes).
+// maxQueued is how many full batches may wait for the sender.
+const maxQueued = 3
+
+// batchQueue is the FIFO between reader and sender. The reader waits (in
+// waitForMemory, opening new files meanwhile) when it holds maxQueued
+// batches or the budget is spent.
 type batchQueue struct {
 	mu     sync.Mutex
 	items  []*batch
@@ -254,6 +267,12 @@ func (q *batchQueue) push(b *batch) {
 	q.items = append(q.items, b)
 	q.mu.Unlock()
 	q.signal()
+}
+
+func (q *batchQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
 }
 
 func (q *batchQueue) signal() {
