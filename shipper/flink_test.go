@@ -27,9 +27,8 @@ func TestFlinkLogsToLoki(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	f, err := testbed.StartFlink(ctx, testbed.FlinkOptions{
-		LogDir:             t.TempDir(), // kept after Stop: the files are the expectation
 		CheckpointInterval: 500 * time.Millisecond,
-		LogMaxFileSize:     "32KB",
+		LogMaxFileSize:     "256KB",
 		LogMaxFiles:        50, // nothing is deleted: the files are the expectation
 		Slots:              2,
 	})

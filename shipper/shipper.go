@@ -219,7 +219,7 @@ func New(opts Options) (*Shipper, error) {
 		compIdx:    map[string]int{},
 		posPath:    lc.PositionsFile,
 		queue:      newBatchQueue(),
-		pool:       make(chan *batch, maxQueued+2),
+		pool:       make(chan *batch, 64),
 		sent:       make(chan struct{}),
 		firstStart: true,
 	}
@@ -257,8 +257,8 @@ func New(opts Options) (*Shipper, error) {
 		if err := checkPositionsDir(s.posPath); err != nil {
 			return nil, err
 		}
-		entries, seq, err := loadPositions(s.posPath)
-		s.pw = newPositionsWriter(s.posPath, seq)
+		s.pw = newPositionsWriter(s.posPath)
+		entries, err := loadPositions(s.posPath)
 		switch {
 		case errors.Is(err, errPositionsCorrupt):
 			// Losing nothing beats shipping nothing twice: every file is
@@ -458,9 +458,6 @@ func (s *Shipper) Run(ctx context.Context) error {
 		t.close()
 	}
 	s.regMu.Unlock()
-	if s.pw != nil {
-		s.pw.close()
-	}
 	return nil
 }
 
