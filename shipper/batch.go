@@ -98,14 +98,8 @@ func (s *Shipper) emit(t *tfile) error {
 	ts := t.evTS
 	if ts == 0 {
 		ts = s.nowNano
-	} else if ts == t.lastTS && t.tsSeq < 999_999 {
-		// Same millisecond as the previous event of this file: keep the
-		// file's order, and keep Loki from collapsing identical lines
-		// (it drops entries equal in stream, time and line).
-		t.tsSeq++
-		ts += t.tsSeq
 	} else {
-		t.lastTS, t.tsSeq = ts, 0
+		ts = t.g.clock.stamp(ts)
 	}
 	var logger, thread string
 	h := &t.evHdr

@@ -1,10 +1,3 @@
-//go:build flinklogs
-
-// Run with `go test -tags flinklogs -run TestFlinkLogsToLoki ./shipper/`.
-// Outside make test for now: it finds a bug (issue 4) — identical lines
-// with the same millisecond in two files of one stream are collapsed by
-// Loki, so one event arrives once instead of twice.
-
 package shipper
 
 import (
@@ -23,7 +16,7 @@ import (
 )
 
 // TestFlinkLogsToLoki runs a real Flink (JobManager and TaskManager, log4j
-// rolling every 256 KB) with the test bed's checkpointing job, makes its
+// rolling every 32 KB) with the test bed's checkpointing job, makes its
 // checkpoints fail for a while (stack traces in the JobManager log), and
 // ships the logs to the real Loki. Afterwards every event of every file,
 // rotated ones included, is in Loki exactly once: stack traces as one

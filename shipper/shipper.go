@@ -139,6 +139,7 @@ type Shipper struct {
 	files      []*tfile // in read order (gen)
 	byID       map[devIno]*tfile
 	groups     map[string]*group
+	clocks     map[string]*streamClock // by stream labels
 	groupList  []*group
 	nextGen    uint64
 	firstStart bool
@@ -215,6 +216,7 @@ func New(opts Options) (*Shipper, error) {
 		notify:     make(chan struct{}, 1),
 		byID:       map[devIno]*tfile{},
 		groups:     map[string]*group{},
+		clocks:     map[string]*streamClock{},
 		candIdx:    map[devIno]int{},
 		compIdx:    map[string]int{},
 		posPath:    lc.PositionsFile,

@@ -33,6 +33,42 @@ type group struct {
 	labels   string
 	comp     int
 	compName string
+	clock    *streamClock // shared by every group with these labels
+}
+
+// streamClock spreads events of one Loki stream that share a millisecond
+// over its nanoseconds. Loki drops an entry equal to one it holds in
+// stream, time and line. Flink logs some lines twice in a millisecond; a
+// rotation can put the two in different files of the stream, and other
+// threads' lines can come between them with a later millisecond, so the
+// state belongs to the stream and remembers the last few milliseconds.
+type streamClock struct {
+	ts   [clockSlots]int64
+	seq  [clockSlots]int64
+	last int // slot of the latest millisecond
+}
+
+const clockSlots = 16
+
+// stamp returns the entry time for an event logged at ts (nanoseconds,
+// millisecond precision): ts itself for the first event of a millisecond,
+// then ts+1, ts+2, … (up to 999,999; beyond, times repeat).
+func (c *streamClock) stamp(ts int64) int64 {
+	for i, j := 0, c.last; i < clockSlots; i++ {
+		if c.ts[j] == ts {
+			if c.seq[j] < 999_999 {
+				c.seq[j]++
+			}
+			return ts + c.seq[j]
+		}
+		if j--; j < 0 {
+			j = clockSlots - 1
+		}
+	}
+	// A new millisecond replaces the oldest one.
+	c.last = (c.last + 1) % clockSlots
+	c.ts[c.last], c.seq[c.last] = ts, 0
+	return ts
 }
 
 // tfile is one file (one inode) the shipper knows.
@@ -75,8 +111,6 @@ type tfile struct {
 	evEnd     int64
 	evTS      int64 // 0: no timestamp in the event
 	evHdr     header
-	lastTS    int64
-	tsSeq     int64
 }
 
 // saved reports whether the file belongs in the positions file. Copies
@@ -159,6 +193,10 @@ func (s *Shipper) group(gpath string) *group {
 	}
 	g := &group{id: len(s.groupList), path: gpath, compName: comp, comp: s.component(comp)}
 	g.labels = s.streamLabels(comp, filepath.Base(gpath))
+	if g.clock = s.clocks[g.labels]; g.clock == nil {
+		g.clock = &streamClock{}
+		s.clocks[g.labels] = g.clock
+	}
 	s.groups[gpath] = g
 	s.groupList = append(s.groupList, g)
 	s.groupBusy = append(s.groupBusy, false)
