@@ -112,7 +112,11 @@ func TestContractRetries429And5xxAndNetwork(t *testing.T) {
 	c := fastClient(t, srv, testKey, reg)
 	runClient(t, c)
 	c.Enqueue(trigger("flink-agent/k", "s"))
-	waitFor(t, "delivery after retries", func() bool { return len(srv.Accepted()) == 1 })
+	// The server records the event before its answer reaches the client:
+	// wait for the client to have counted it too.
+	waitFor(t, "delivery after retries", func() bool {
+		return len(srv.Accepted()) == 1 && testutil.ToFloat64(c.requests.WithLabelValues("202")) == 1
+	})
 	if n := srv.Requests(); n != 6 {
 		t.Errorf("%d requests, want 6 (5 failures, then accepted)", n)
 	}

@@ -42,46 +42,54 @@ func (b *budget) inUse() int64 {
 	return b.used
 }
 
-// bent is one entry of a batch; its line is in the batch's arena.
+// bent is what acknowledging an entry takes: its file and end offset.
 type bent struct {
-	ts     int64
-	off    int32
-	n      int32
-	stream int32
-	level  int8
-	logger string
-	thread string
-	f      *tfile
-	end    int64
+	f   *tfile
+	end int64
 }
 
-// batch is what one push request carries.
+// batch is what one push request carries. Each entry is written in the
+// protobuf wire format as it is added, into its stream's buffer: the
+// line is copied once, and encoding the request is framing the streams.
 type batch struct {
-	arena   []byte
 	ents    []bent
 	streams []*group
-	bytes   int64 // taken from the budget
-	lines   int   // line bytes, compared with loki.batch_bytes
-	first   int64 // read time of the first entry (lag)
+	sbuf    [][]byte // per stream: its encoded entries (field 2 of StreamAdapter)
+	bytes   int64    // taken from the budget
+	lines   int      // line bytes, compared with loki.batch_bytes
+	first   int64    // read time of the first entry (lag)
 }
 
 func (b *batch) reset() {
-	b.arena = b.arena[:0]
 	clear(b.ents) // drop the *tfile references
 	b.ents = b.ents[:0]
 	clear(b.streams)
 	b.streams = b.streams[:0]
+	for i := range b.sbuf {
+		b.sbuf[i] = b.sbuf[i][:0]
+	}
 	b.bytes, b.lines, b.first = 0, 0, 0
 }
 
-func (b *batch) stream(g *group) int32 {
+func (b *batch) stream(g *group) int {
 	for i := len(b.streams) - 1; i >= 0; i-- {
 		if b.streams[i] == g {
-			return int32(i)
+			return i
 		}
 	}
 	b.streams = append(b.streams, g)
-	return int32(len(b.streams) - 1)
+	if len(b.sbuf) < len(b.streams) {
+		b.sbuf = append(b.sbuf, nil)
+	}
+	return len(b.streams) - 1
+}
+
+// add appends one entry to g's stream.
+func (b *batch) add(g *group, ts int64, line []byte, level int8, logger, thread string, f *tfile, end int64) {
+	si := b.stream(g)
+	b.sbuf[si] = appendEntry(b.sbuf[si], ts, line, level, logger, thread)
+	b.ents = append(b.ents, bent{f: f, end: end})
+	b.lines += len(line)
 }
 
 var errStopping = errors.New("shipper stopping")
@@ -162,6 +170,15 @@ func (s *Shipper) appendBatch(t *tfile, ts int64, line []byte, level int8, logge
 			return err
 		}
 	}
+	// Reading ahead of the sender by more than a few batches buys no
+	// throughput, only memory: wait for it (the budget still bounds the
+	// bytes when batches are small).
+	for s.cur == nil && s.queue.len() >= maxQueued {
+		if err := s.waitForMemory(); err != nil {
+			s.budget.release(need)
+			return err
+		}
+	}
 	b := s.cur
 	if b == nil {
 		b = s.getBatch()
@@ -171,12 +188,8 @@ func (s *Shipper) appendBatch(t *tfile, ts int64, line []byte, level int8, logge
 		s.lagFIFO = append(s.lagFIFO, b.first)
 		s.lagMu.Unlock()
 	}
-	off := len(b.arena)
-	b.arena = append(b.arena, line...)
-	b.ents = append(b.ents, bent{ts: ts, off: int32(off), n: int32(len(line)), stream: b.stream(t.g),
-		level: level, logger: logger, thread: thread, f: t, end: t.evEnd})
+	b.add(t.g, ts, line, level, logger, thread, t, t.evEnd)
 	b.bytes += need
-	b.lines += len(line)
 	return nil
 }
 
@@ -207,7 +220,7 @@ func (s *Shipper) getBatch() *batch {
 	case b := <-s.pool:
 		return b
 	default:
-		return &batch{arena: make([]byte, 0, s.batchSize+s.maxEvent+256)}
+		return &batch{}
 	}
 }
 
@@ -232,8 +245,12 @@ func (s *Shipper) handoff() error {
 	return nil
 }
 
-// batchQueue is the FIFO between reader and sender, unbounded in count
-// (the budget bounds its bytes).
+// maxQueued is how many full batches may wait for the sender.
+const maxQueued = 3
+
+// batchQueue is the FIFO between reader and sender. The reader waits (in
+// waitForMemory, opening new files meanwhile) when it holds maxQueued
+// batches or the budget is spent.
 type batchQueue struct {
 	mu     sync.Mutex
 	items  []*batch
@@ -248,6 +265,12 @@ func (q *batchQueue) push(b *batch) {
 	q.items = append(q.items, b)
 	q.mu.Unlock()
 	q.signal()
+}
+
+func (q *batchQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
 }
 
 func (q *batchQueue) signal() {

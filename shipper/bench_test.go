@@ -105,4 +105,7 @@ func BenchmarkShipFile(b *testing.B) {
 	b.ReportMetric(total/cpu.Seconds(), "lines/cpu-s")
 	b.ReportMetric(float64(mallocs)/total, "allocs/line")
 	b.ReportMetric(float64(bodyBytes.Load())/float64(reqs.Load()), "B/push")
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MiB") // the whole test process: an upper bound
 }

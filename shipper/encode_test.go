@@ -20,6 +20,14 @@ func TestEncoderMatchesPush(t *testing.T) {
 	var enc encoder
 	for round := 0; round < 50; round++ {
 		b := &batch{}
+		type entry struct {
+			g              *group
+			ts             int64
+			line           string
+			level          int8
+			logger, thread string
+		}
+		var ents []entry
 		n := 1 + rng.IntN(300)
 		for i := 0; i < n; i++ {
 			g := groups[rng.IntN(len(groups))]
@@ -35,15 +43,15 @@ func TestEncoderMatchesPush(t *testing.T) {
 			default:
 				ts = rng.Int64N(1e9) // 0 s
 			}
-			e := bent{ts: ts, off: int32(len(b.arena)), n: int32(len(line)), stream: b.stream(g), level: int8(rng.IntN(numLevels))}
+			e := entry{g: g, ts: ts, line: string(line), level: int8(rng.IntN(numLevels))}
 			if rng.IntN(2) == 0 {
 				e.logger = "org.apache.flink.runtime.Foo"
 			}
 			if rng.IntN(3) == 0 {
 				e.thread = "Source: x (1/4)#0"
 			}
-			b.arena = append(b.arena, line...)
-			b.ents = append(b.ents, e)
+			ents = append(ents, e)
+			b.add(e.g, e.ts, []byte(e.line), e.level, e.logger, e.thread, nil, 0)
 		}
 		got, err := snappy.Decode(nil, enc.encode(b))
 		if err != nil {
@@ -51,10 +59,10 @@ func TestEncoderMatchesPush(t *testing.T) {
 		}
 		// The same request through push's own types and Marshal.
 		var req push.PushRequest
-		for si, g := range b.streams {
+		for _, g := range b.streams {
 			st := push.Stream{Labels: g.labels}
-			for _, e := range b.ents {
-				if int(e.stream) != si {
+			for _, e := range ents {
+				if e.g != g {
 					continue
 				}
 				var md push.LabelsAdapter
@@ -67,7 +75,7 @@ func TestEncoderMatchesPush(t *testing.T) {
 				if e.thread != "" {
 					md = append(md, push.LabelAdapter{Name: "thread", Value: e.thread})
 				}
-				st.Entries = append(st.Entries, push.Entry{Timestamp: time.Unix(0, e.ts), Line: string(b.arena[e.off : e.off+e.n]), StructuredMetadata: md})
+				st.Entries = append(st.Entries, push.Entry{Timestamp: time.Unix(0, e.ts), Line: e.line, StructuredMetadata: md})
 			}
 			req.Streams = append(req.Streams, st)
 		}

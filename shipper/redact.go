@@ -74,6 +74,10 @@ type redactor struct {
 type prefilter struct {
 	anchor [256]uint8 // 1 + index into lists, 0: not an anchor
 	lists  [][]trigger
+	// next and prev are, per list, the bytes that may follow or precede
+	// the anchor in one of its triggers: most anchor hits ("y" of
+	// "bytes") are rejected by one table lookup.
+	next, prev [][256]bool
 }
 
 type trigger struct {
@@ -95,15 +99,34 @@ func (p *prefilter) add(lit string, rule uint) {
 	c := lit[best]
 	if p.anchor[c] == 0 {
 		p.lists = append(p.lists, nil)
+		p.next = append(p.next, [256]bool{})
+		p.prev = append(p.prev, [256]bool{})
 		p.anchor[c] = uint8(len(p.lists))
 	}
 	i := p.anchor[c] - 1
+	if best+1 < len(lit) {
+		p.next[i][lit[best+1]] = true
+	} else {
+		p.next[i] = allBytes
+	}
+	if best > 0 {
+		p.prev[i][lit[best-1]] = true
+	} else {
+		p.prev[i] = allBytes
+	}
 	check := best + 1
 	if check == len(lit) {
 		check = best - 1
 	}
 	p.lists[i] = append(p.lists[i], trigger{lit: []byte(lit), off: best, check: max(check, 0), rule: rule})
 }
+
+var allBytes = func() (t [256]bool) {
+	for i := range t {
+		t[i] = true
+	}
+	return t
+}()
 
 // scanLines is scan over a multi-line event, skipping stack frames
 // ("\tat …", "\t... N more"), which hold no secrets and most of the bytes.
@@ -153,7 +176,11 @@ func (p *prefilter) scan(b []byte) uint64 {
 // match checks the triggers of anchor list a at b[i].
 func (p *prefilter) match(b []byte, i int, a uint8) uint64 {
 	var found uint64
-	for j := range p.lists[a-1] {
+	l := a - 1
+	if (i+1 >= len(b) || !p.next[l][b[i+1]]) && (i == 0 || !p.prev[l][b[i-1]]) {
+		return 0
+	}
+	for j := range p.lists[l] {
 		t := &p.lists[a-1][j]
 		s := i - t.off
 		if s < 0 || s+len(t.lit) > len(b) || b[s+t.check] != t.lit[t.check] {

@@ -156,7 +156,7 @@ func TestPushRejected(t *testing.T) {
 	}
 	r.stop(t)
 	fi, _ := os.Stat(path)
-	entries, err := loadPositions(opts.Logs.PositionsFile)
+	entries, _, err := loadPositions(opts.Logs.PositionsFile)
 	if err != nil || len(entries) != 1 || entries[0].Offset != fi.Size() {
 		t.Errorf("positions %+v (err %v), want offset %d", entries, err, fi.Size())
 	}

@@ -221,7 +221,7 @@ func New(opts Options) (*Shipper, error) {
 		compIdx:    map[string]int{},
 		posPath:    lc.PositionsFile,
 		queue:      newBatchQueue(),
-		pool:       make(chan *batch, 64),
+		pool:       make(chan *batch, maxQueued+2),
 		sent:       make(chan struct{}),
 		firstStart: true,
 	}
@@ -259,8 +259,8 @@ func New(opts Options) (*Shipper, error) {
 		if err := checkPositionsDir(s.posPath); err != nil {
 			return nil, err
 		}
-		s.pw = newPositionsWriter(s.posPath)
-		entries, err := loadPositions(s.posPath)
+		entries, seq, err := loadPositions(s.posPath)
+		s.pw = newPositionsWriter(s.posPath, seq)
 		switch {
 		case errors.Is(err, errPositionsCorrupt):
 			// Losing nothing beats shipping nothing twice: every file is
@@ -460,6 +460,9 @@ func (s *Shipper) Run(ctx context.Context) error {
 		t.close()
 	}
 	s.regMu.Unlock()
+	if s.pw != nil {
+		s.pw.close()
+	}
 	return nil
 }
 
