@@ -81,7 +81,9 @@ func (b *batch) stream(g *group) int {
 	if len(b.sbuf) < len(b.streams) {
 		b.sbuf = append(b.sbuf, nil)
 	}
-	return len(b.streams) - 1
+	si := len(b.streams) - 1
+	b.sbuf[si] = append(b.sbuf[si][:0], make([]byte, streamHeaderRoom(g))...)
+	return si
 }
 
 // add appends one entry to g's stream.

@@ -3,7 +3,7 @@ package shipper
 import (
 	"math/bits"
 
-	"github.com/golang/snappy"
+	"github.com/klauspost/compress/s2"
 )
 
 // encoder turns a batch into the body of a Loki push: a PushRequest of
@@ -134,31 +134,60 @@ func appendMeta(b []byte, name, value string) []byte {
 	return b
 }
 
+// streamHeaderRoom is the room each stream's buffer keeps in front of its
+// entries for the StreamAdapter header (tag, length, labels), so that a
+// batch of one stream, the usual case, is compressed where it lies.
+func streamHeaderRoom(g *group) int { return 1 + maxVarint + lenField(len(g.labels)) }
+
+const maxVarint = 10
+
+// appendStreamHeader appends the StreamAdapter tag, its length and its
+// labels field for a stream whose entries take n bytes.
+func appendStreamHeader(pb []byte, g *group, n int) []byte {
+	pb = append(pb, tagStreams)
+	pb = appendVarint(pb, uint64(lenField(len(g.labels))+n))
+	if g.labels != "" {
+		pb = append(pb, tagLabels)
+		pb = appendVarint(pb, uint64(len(g.labels)))
+		pb = append(pb, g.labels...)
+	}
+	return pb
+}
+
 // encode returns the compressed push request for b; it is valid until the
 // next call.
 func (e *encoder) encode(b *batch) []byte {
-	total := 0
-	for si, g := range b.streams {
-		n := lenField(len(g.labels)) + len(b.sbuf[si])
-		total += 1 + sov(uint64(n)) + n
-	}
-	if cap(e.pb) < total {
-		e.pb = make([]byte, 0, total+total/4)
-	}
-	pb := e.pb[:0]
-	for si, g := range b.streams {
-		pb = append(pb, tagStreams)
-		pb = appendVarint(pb, uint64(lenField(len(g.labels))+len(b.sbuf[si])))
-		if g.labels != "" {
-			pb = append(pb, tagLabels)
-			pb = appendVarint(pb, uint64(len(g.labels)))
-			pb = append(pb, g.labels...)
+	var pb []byte
+	if len(b.streams) == 1 {
+		// The header goes into the room before the entries, right-aligned.
+		g, buf := b.streams[0], b.sbuf[0]
+		room := streamHeaderRoom(g)
+		n := len(buf) - room
+		lf := lenField(len(g.labels))
+		start := room - (1 + sov(uint64(lf+n)) + lf)
+		appendStreamHeader(buf[start:start], g, n) // in place: fills buf[start:room]
+		pb = buf[start:]
+	} else {
+		total := 0
+		for si, g := range b.streams {
+			n := lenField(len(g.labels)) + len(b.sbuf[si]) - streamHeaderRoom(g)
+			total += 1 + sov(uint64(n)) + n
 		}
-		pb = append(pb, b.sbuf[si]...)
+		if cap(e.pb) < total {
+			e.pb = make([]byte, 0, total+total/4)
+		}
+		pb = e.pb[:0]
+		for si, g := range b.streams {
+			entries := b.sbuf[si][streamHeaderRoom(g):]
+			pb = appendStreamHeader(pb, g, len(entries))
+			pb = append(pb, entries...)
+		}
+		e.pb = pb
 	}
-	e.pb = pb
-	if need := snappy.MaxEncodedLen(len(pb)); cap(e.out) < need {
+	// s2's snappy-compatible encoder: Loki decodes it with snappy, and it
+	// takes a quarter less CPU than github.com/golang/snappy here.
+	if need := s2.MaxEncodedLen(len(pb)); cap(e.out) < need {
 		e.out = make([]byte, need+need/4)
 	}
-	return snappy.Encode(e.out[:cap(e.out)], pb)
+	return s2.EncodeSnappy(e.out[:cap(e.out)], pb)
 }

@@ -18,8 +18,10 @@ func TestEncoderMatchesPush(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	groups := []*group{{labels: `{filename="a.log", pod="p"}`}, {labels: `{filename="b.log"}`}, {labels: `{component="jobmanager", filename="c.log"}`}}
 	var enc encoder
-	for round := 0; round < 50; round++ {
-		b := &batch{}
+	b := &batch{} // reused, as the shipper does
+	for round := 0; round < 60; round++ {
+		b.reset()
+		ng := 1 + round%len(groups) // one stream (encoded in place) or several
 		type entry struct {
 			g              *group
 			ts             int64
@@ -30,7 +32,7 @@ func TestEncoderMatchesPush(t *testing.T) {
 		var ents []entry
 		n := 1 + rng.IntN(300)
 		for i := 0; i < n; i++ {
-			g := groups[rng.IntN(len(groups))]
+			g := groups[rng.IntN(ng)]
 			line := bytes.Repeat([]byte{byte('a' + rng.IntN(26))}, rng.IntN(400))
 			var ts int64
 			switch rng.IntN(4) {

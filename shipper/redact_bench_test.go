@@ -63,3 +63,12 @@ func BenchmarkPrefilterMix(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 }
+
+func BenchmarkIsLoggerName(b *testing.B) {
+	name := []byte("org.apache.flink.runtime.checkpoint.CheckpointCoordinator")
+	for i := 0; i < b.N; i++ {
+		if !isLoggerName(name) {
+			b.Fatal("not a logger name")
+		}
+	}
+}

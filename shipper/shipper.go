@@ -635,17 +635,30 @@ count:
 type interner struct {
 	m   map[string]string
 	max int
+	// A direct-mapped cache in front of the map: a comparison of a few
+	// dozen bytes instead of hashing the whole name, and most events
+	// come from a handful of loggers.
+	recent [256]string
 }
 
 func newInterner(max int) interner { return interner{m: make(map[string]string), max: max} }
 
 func (in *interner) get(b []byte) string {
-	if s, ok := in.m[string(b)]; ok {
+	if len(b) == 0 {
+		return ""
+	}
+	n := len(b)
+	slot := (n*7 ^ int(b[n-1])<<1 ^ int(b[n/2])<<3 ^ int(b[n*3/4])<<2) & 255
+	if s := in.recent[slot]; s == string(b) {
 		return s
 	}
-	s := string(b)
-	if len(in.m) < in.max {
-		in.m[s] = s
+	s, ok := in.m[string(b)]
+	if !ok {
+		s = string(b)
+		if len(in.m) < in.max {
+			in.m[s] = s
+		}
 	}
+	in.recent[slot] = s
 	return s
 }

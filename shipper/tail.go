@@ -45,7 +45,8 @@ type group struct {
 type streamClock struct {
 	ts   [clockSlots]int64
 	seq  [clockSlots]int64
-	last int // slot of the latest millisecond
+	last int   // slot written last
+	max  int64 // the latest millisecond in the ring
 }
 
 const clockSlots = 16
@@ -54,19 +55,21 @@ const clockSlots = 16
 // millisecond precision): ts itself for the first event of a millisecond,
 // then ts+1, ts+2, … (up to 999,999; beyond, times repeat).
 func (c *streamClock) stamp(ts int64) int64 {
-	for i, j := 0, c.last; i < clockSlots; i++ {
-		if c.ts[j] == ts {
-			if c.seq[j] < 999_999 {
-				c.seq[j]++
+	if ts <= c.max { // usually the same millisecond as the last event
+		for i, j := 0, c.last; i < clockSlots; i++ {
+			if c.ts[j] == ts {
+				if c.seq[j] < 999_999 {
+					c.seq[j]++
+				}
+				return ts + c.seq[j]
 			}
-			return ts + c.seq[j]
+			j = (j - 1) & (clockSlots - 1)
 		}
-		if j--; j < 0 {
-			j = clockSlots - 1
-		}
+	} else {
+		c.max = ts
 	}
 	// A new millisecond replaces the oldest one.
-	c.last = (c.last + 1) % clockSlots
+	c.last = (c.last + 1) & (clockSlots - 1)
 	c.ts[c.last], c.seq[c.last] = ts, 0
 	return ts
 }
