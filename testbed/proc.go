@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -120,24 +121,59 @@ func (p *Proc) Tail(n int64) string {
 	return string(b)
 }
 
+// Ports for test processes come from below Linux's ephemeral range
+// (net.ipv4.ip_local_port_range, 32768-60999 by default). A port the kernel
+// hands out for ":0" can be handed out again — to another test package's
+// FreePort or to an outgoing connection — between our Close and the test
+// process binding it; below the range only another picker can take it,
+// and picks are random over 12,000 ports and never repeat in a process.
+const (
+	portLow  = 20000
+	portHigh = 32000
+)
+
+var (
+	portMu    sync.Mutex
+	portsUsed = map[int]bool{}
+)
+
+func freePort(try func(port int) error) (int, error) {
+	portMu.Lock()
+	defer portMu.Unlock()
+	var last error
+	for i := 0; i < 100; i++ {
+		port := portLow + rand.IntN(portHigh-portLow)
+		if portsUsed[port] {
+			continue
+		}
+		if last = try(port); last == nil {
+			portsUsed[port] = true
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port in %d-%d after 100 tries: %v", portLow, portHigh, last)
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return freePort(func(port int) error {
+		l, err := net.Listen("tcp", Addr(port))
+		if err == nil {
+			l.Close()
+		}
+		return err
+	})
 }
 
 // FreeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
 func FreeUDPPort() (int, error) {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port, nil
+	return freePort(func(port int) error {
+		c, err := net.ListenPacket("udp", Addr(port))
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
 }
 
 // Addr is "127.0.0.1:port".
