@@ -181,7 +181,7 @@ func (p *prefilter) match(b []byte, i int, a uint8) uint64 {
 		return 0
 	}
 	for j := range p.lists[l] {
-		t := &p.lists[a-1][j]
+		t := &p.lists[l][j]
 		s := i - t.off
 		if s < 0 || s+len(t.lit) > len(b) || b[s+t.check] != t.lit[t.check] {
 			continue
