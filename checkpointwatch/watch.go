@@ -607,14 +607,7 @@ func terminalTime(cp Checkpoint) time.Time {
 
 // complete counts one newly completed checkpoint.
 func (w *Watch) complete(j *job, cp Checkpoint, fromREST bool) {
-	r := j.records[cp.ID]
-	if r == nil {
-		if len(j.records) >= maxRecords {
-			w.evictOldest(j)
-		}
-		r = &record{}
-		j.records[cp.ID] = r
-	}
+	r := w.recordFor(j, cp.ID)
 	r.status, r.savepoint, r.at, r.restSeen = Completed, cp.Savepoint, terminalTime(cp), fromREST
 	delete(j.inflight, cp.ID)
 	newest := cp.ID > j.lastCompletedID
@@ -635,14 +628,7 @@ func (w *Watch) complete(j *job, cp Checkpoint, fromREST bool) {
 
 // fail counts one newly failed checkpoint.
 func (w *Watch) fail(j *job, cp Checkpoint, reason Reason, counted, throttled bool, details string, fromREST bool) {
-	r := j.records[cp.ID]
-	if r == nil {
-		if len(j.records) >= maxRecords {
-			w.evictOldest(j)
-		}
-		r = &record{}
-		j.records[cp.ID] = r
-	}
+	r := w.recordFor(j, cp.ID)
 	// A throttling mark that arrived before the failure counts now.
 	throttled = throttled || r.throttled
 	r.status, r.savepoint, r.at, r.restSeen, r.throttled = Failed, cp.Savepoint, terminalTime(cp), fromREST, throttled
@@ -668,6 +654,20 @@ func (w *Watch) queue(j *job, p pendingObs) {
 		return
 	}
 	j.pending = append(j.pending, p)
+}
+
+// recordFor returns checkpoint id's record, created (evicting the oldest
+// when maxRecords are kept) if there is none.
+func (w *Watch) recordFor(j *job, id int64) *record {
+	r := j.records[id]
+	if r == nil {
+		if len(j.records) >= maxRecords {
+			w.evictOldest(j)
+		}
+		r = &record{}
+		j.records[id] = r
+	}
+	return r
 }
 
 func (w *Watch) evictOldest(j *job) {
