@@ -12,9 +12,10 @@ import (
 // JobManager's metric fetcher cache (metrics.fetcher.update-interval).
 
 const (
+	gcPrefix     = "Status.JVM.GarbageCollector."
 	mHeapUsed    = "Status.JVM.Memory.Heap.Used"
 	mHeapMax     = "Status.JVM.Memory.Heap.Max"
-	mGCAll       = "Status.JVM.GarbageCollector.All.Time" // Flink 1.18+
+	mGCAll       = gcPrefix + "All.Time" // Flink 1.18+
 	mTaskManager = "numRegisteredTaskManagers"
 	mSlotsTotal  = "taskSlotsTotal"
 	mSlotsAvail  = "taskSlotsAvailable"
@@ -55,15 +56,13 @@ func (s *scrape) jobManager() {
 		return
 	}
 	st := jvmStats{component: "jobmanager"}
-	var gcSum number
+	var gc gcTime
 	for _, m := range body {
 		switch m.ID {
 		case mHeapUsed:
 			st.used = m.Value
 		case mHeapMax:
 			st.max = m.Value
-		case mGCAll:
-			st.gcMS = m.Value
 		case mTaskManager:
 			s.snap.cluster.taskManagers = m.Value
 		case mSlotsTotal:
@@ -71,18 +70,11 @@ func (s *scrape) jobManager() {
 		case mSlotsAvail:
 			s.snap.cluster.slotsAvailable = m.Value
 		default:
-			if m.Value.OK && strings.HasPrefix(m.ID, "Status.JVM.GarbageCollector.") {
-				gcSum.V += m.Value.V
-				gcSum.OK = true
-			}
+			gc.add(m.ID, m.Value)
 		}
 	}
-	if !st.gcMS.OK {
-		st.gcMS = gcSum
-	}
-	if st.used.OK || st.max.OK || st.gcMS.OK {
-		s.snap.jvm = append(s.snap.jvm, st)
-	}
+	st.gcMS = gc.ms()
+	s.addJVM(st)
 }
 
 func (s *scrape) taskManagers() {
@@ -103,25 +95,44 @@ func (s *scrape) taskManagers() {
 		return
 	}
 	st := jvmStats{component: "taskmanager"}
-	var gcSum number
+	var gc gcTime
 	for _, m := range body {
 		switch m.ID {
 		case mHeapUsed:
 			st.used, st.usedMax = m.Sum, m.Max
 		case mHeapMax:
 			st.max = m.Sum
-		case mGCAll:
-			st.gcMS = m.Sum
 		default:
-			if m.Sum.OK && strings.HasPrefix(m.ID, "Status.JVM.GarbageCollector.") {
-				gcSum.V += m.Sum.V
-				gcSum.OK = true
-			}
+			gc.add(m.ID, m.Sum)
 		}
 	}
-	if !st.gcMS.OK {
-		st.gcMS = gcSum
+	st.gcMS = gc.ms()
+	s.addJVM(st)
+}
+
+// gcTime is a JVM's GC time: Flink's "All" metric (1.18+), else the sum of
+// the collectors' own.
+type gcTime struct{ all, sum number }
+
+func (g *gcTime) add(id string, v number) {
+	switch {
+	case id == mGCAll:
+		g.all = v
+	case v.OK && strings.HasPrefix(id, gcPrefix):
+		g.sum.V += v.V
+		g.sum.OK = true
 	}
+}
+
+func (g *gcTime) ms() number {
+	if g.all.OK {
+		return g.all
+	}
+	return g.sum
+}
+
+// addJVM keeps st unless the answer held none of its metrics.
+func (s *scrape) addJVM(st jvmStats) {
 	if st.used.OK || st.max.OK || st.gcMS.OK {
 		s.snap.jvm = append(s.snap.jvm, st)
 	}
@@ -153,7 +164,7 @@ func (s *scrape) discoverTaskManagerMetrics() {
 	} else {
 		var gcs []string
 		for n := range have {
-			if strings.HasPrefix(n, "Status.JVM.GarbageCollector.") && strings.HasSuffix(n, ".Time") {
+			if strings.HasPrefix(n, gcPrefix) && strings.HasSuffix(n, ".Time") {
 				gcs = append(gcs, n)
 			}
 		}
