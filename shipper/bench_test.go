@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -27,22 +26,11 @@ const benchEvents = 400_000
 func writeBenchFile(tb testing.TB, dir string) (path string, lines int64) {
 	tb.Helper()
 	path = filepath.Join(dir, "flink--taskexecutor-0-bench.log")
-	f, err := os.Create(path)
+	g := &flinklog.Gen{MultilineEvery: 20, Start: time.Now().Add(-time.Hour), Step: time.Millisecond}
+	lines, err := g.WriteFile(path, benchEvents)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	g := &flinklog.Gen{MultilineEvery: 20, Start: time.Now().Add(-time.Hour), Step: time.Millisecond}
-	var b []byte
-	for i := int64(0); i < benchEvents; i++ {
-		b = g.Append(b)
-		lines += int64(g.TraceLines(i))
-		if len(b) > 1<<20 {
-			f.Write(b)
-			b = b[:0]
-		}
-	}
-	f.Write(b)
-	f.Close()
 	return path, lines
 }
 

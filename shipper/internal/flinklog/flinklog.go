@@ -7,6 +7,7 @@ package flinklog
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 )
@@ -138,4 +139,31 @@ func SeqOf(ev []byte) int64 {
 		return -1
 	}
 	return n
+}
+
+// WriteFile writes n events to a new file at path, in 1 MiB writes, and
+// returns how many lines they took.
+func (g *Gen) WriteFile(path string, n int64) (lines int64, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	var b []byte
+	for i := int64(0); i < n; i++ {
+		seq := g.seq
+		b = g.Append(b)
+		lines += int64(g.TraceLines(seq))
+		if len(b) > 1<<20 {
+			if _, err := f.Write(b); err != nil {
+				f.Close()
+				return lines, err
+			}
+			b = b[:0]
+		}
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return lines, err
+	}
+	return lines, f.Close()
 }

@@ -182,23 +182,11 @@ func main() {
 	logDir := filepath.Join(dir, "log")
 	os.MkdirAll(logDir, 0o755)
 	path := filepath.Join(logDir, "flink--taskexecutor-0-bench.log")
-	f, err := os.Create(path)
+	g := &flinklog.Gen{MultilineEvery: 20, Start: time.Now().Add(-time.Hour), Step: time.Millisecond}
+	lines, err := g.WriteFile(path, *events)
 	if err != nil {
 		log.Fatal(err)
 	}
-	g := &flinklog.Gen{MultilineEvery: 20, Start: time.Now().Add(-time.Hour), Step: time.Millisecond}
-	var b []byte
-	var lines int64
-	for i := int64(0); i < *events; i++ {
-		b = g.Append(b)
-		lines += int64(g.TraceLines(i))
-		if len(b) > 1<<20 {
-			f.Write(b)
-			b = b[:0]
-		}
-	}
-	f.Write(b)
-	f.Close()
 	fi, _ := os.Stat(path)
 
 	rc := &receiver{}
