@@ -118,7 +118,12 @@ step_job() {
 
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(statsd helm promtools flink job loki)
+# One lock per step: two test runs at once (or a test run beside `make demo`)
+# wait for each other's build instead of writing the same files.
 for s in "${steps[@]}"; do
+	exec {lock}>"$CACHE/.lock-$s"
+	flock "$lock"
 	"step_$s"
+	exec {lock}>&-
 done
 log "tools ready in $CACHE"
