@@ -13,6 +13,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/logscan"
+	"github.com/flink-agent/flink-agent/operatorlog"
 	"github.com/flink-agent/flink-agent/pager"
 	"github.com/flink-agent/flink-agent/shipper"
 )
@@ -75,10 +76,18 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, gather promethe
 	if err != nil {
 		return nil, err
 	}
+	// The Flink Kubernetes Operator's troubles, when this agent tails the
+	// operator's log (Flink's own events are skipped at once).
+	op, err := operatorlog.New(operatorlog.Options{
+		Registerer: wreg, Statsd: sd, Logger: log.With("part", "operatorlog"), Identity: id,
+	})
+	if err != nil {
+		return nil, err
+	}
 	if len(cfg.Logs.Paths) > 0 {
 		sh, err := shipper.New(shipper.Options{
 			Logs: cfg.Logs, Loki: cfg.Loki, Identity: id, Registerer: wreg, Statsd: sd,
-			Logger: log.With("part", "shipper"), Observers: []shipper.Observer{scan},
+			Logger: log.With("part", "shipper"), Observers: []shipper.Observer{scan, op},
 			DrainTimeout: drainTimeout(cfg.Shutdown.Timeout.D()),
 			OnFirstPass:  ready,
 			UserAgent:    "flink-agent/" + d.Version,

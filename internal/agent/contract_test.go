@@ -54,6 +54,12 @@ var contract = map[string][]string{
 	"flink_s3_throttle_events_total":    {"bucket", "component"},
 	"flink_config_s3_entropy_injection": nil,
 	"flink_config_info":                 {"checkpoint_storage", "state_backend"},
+	// the Flink Kubernetes Operator's log (issue 17)
+	"flink_operator_deployment_failures_total":      {"resource_namespace", "resource_name"},
+	"flink_operator_snapshot_failures_total":        {"resource_namespace", "resource_name", "snapshot"},
+	"flink_operator_rollback_failures_total":        {"resource_namespace", "resource_name"},
+	"flink_operator_jobmanager_unrecoverable_total": {"resource_namespace", "resource_name"},
+	"flink_operator_reconcile_errors_total":         {"resource_namespace", "resource_name"},
 	// the agent itself
 	"flink_agent_build_info": nil,
 }

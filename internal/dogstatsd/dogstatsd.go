@@ -70,6 +70,13 @@ var (
 	ConfigS3EntropyInjection    = Metric{"flink.config.s3_entropy_injection", Gauge, "", "0 when S3 checkpoints are written without entropy injection"}
 	AgentLokiLag                = Metric{"flink.agent.loki.lag", Gauge, "second", "age of the oldest log entry not yet acknowledged by Loki"}
 	AgentLokiEntriesRejected    = Metric{"flink.agent.loki.entries_rejected", Count, "", "log entries Loki rejected permanently (reason:)"}
+
+	// From the Flink Kubernetes Operator's log (operatorlog).
+	OperatorDeploymentFailures      = Metric{"flink.operator.deployment_failures", Count, "", "failed deployments and upgrades (resource_namespace:, resource_name:)"}
+	OperatorSnapshotFailures        = Metric{"flink.operator.snapshot_failures", Count, "", "failed savepoints and checkpoints the operator triggered (resource_namespace:, resource_name:, snapshot:)"}
+	OperatorRollbackFailures        = Metric{"flink.operator.rollback_failures", Count, "", "failed upgrades that cannot be rolled back (resource_namespace:, resource_name:)"}
+	OperatorJobManagerUnrecoverable = Metric{"flink.operator.jobmanager_unrecoverable", Count, "", "lost JobManager deployments the operator cannot recover (resource_namespace:, resource_name:)"}
+	OperatorReconcileErrors         = Metric{"flink.operator.reconcile_errors", Count, "", "reconciliations that ended in an exception (resource_namespace:, resource_name:)"}
 )
 
 // ServiceCheckCanComplete is OK while checkpoints complete, CRITICAL while
@@ -86,6 +93,8 @@ func Catalog() []Metric {
 		CheckpointFailuresUntilFail, CheckpointInterval, CheckpointTimeout, CheckpointStuck,
 		VertexBackpressureRatio, VertexBusyRatio, JVMHeapUsed, JVMHeapMax, JVMGCTime,
 		LogLines, LogExceptions, S3Throttle, ConfigS3EntropyInjection, AgentLokiLag, AgentLokiEntriesRejected,
+		OperatorDeploymentFailures, OperatorSnapshotFailures, OperatorRollbackFailures, OperatorJobManagerUnrecoverable,
+		OperatorReconcileErrors,
 	}
 }
 
