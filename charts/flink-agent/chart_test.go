@@ -247,7 +247,8 @@ func TestMain(m *testing.M) {
 
 // checkConfig runs the agent's own check-config on each rendered file, and
 // checks what the pod layout depends on.
-func checkConfig(t *testing.T, cm *corev1.ConfigMap) {
+// agentBinary builds the agent once per test binary.
+func agentBinary(t *testing.T) string {
 	t.Helper()
 	agentOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "flink-agent-chart-test")
@@ -265,6 +266,12 @@ func checkConfig(t *testing.T, cm *corev1.ConfigMap) {
 	if agentErr != nil {
 		t.Fatal(agentErr)
 	}
+	return agentBin
+}
+
+func checkConfig(t *testing.T, cm *corev1.ConfigMap) {
+	t.Helper()
+	agentBin := agentBinary(t)
 	if got := keys(cm.Data); !slices.Equal(got, []string{"jobmanager.yaml", "taskmanager.yaml"}) {
 		t.Fatalf("ConfigMap keys %v", got)
 	}
