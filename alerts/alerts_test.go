@@ -46,6 +46,7 @@ var wantAlerts = []string{
 	"FlinkCheckpointFailing", "FlinkCheckpointStuck", "FlinkCheckpointSlow", "FlinkNoRecentCheckpoint",
 	"FlinkCheckpointNearTolerableLimit", "FlinkS3Throttling", "FlinkS3EntropyInjectionDisabled",
 	"FlinkJobRestarting", "FlinkNoTaskManagers", "FlinkAgentDown", "FlinkAgentLokiLagging", "FlinkAgentLokiRejecting",
+	"FlinkOperatorReconcileFailing",
 }
 
 type ruleFile struct {

@@ -653,8 +653,8 @@ func TestPrometheusRuleAndPodMonitor(t *testing.T) {
 	for _, g := range pr.Spec.Groups {
 		n += len(g.Rules)
 	}
-	if n != 12 {
-		t.Errorf("%d rules, want 12", n)
+	if alerts := bytes.Count(raw, []byte("- alert: ")); n == 0 || n != alerts {
+		t.Errorf("%d rules, want the %d alerts of %s", n, alerts, rulesFile)
 	}
 
 	ep := pm.Spec.PodMetricsEndpoints
@@ -788,6 +788,15 @@ func copyChart(src, dst string) error {
 
 // TestNotes renders NOTES.txt (helm template leaves it out) through a
 // ConfigMap in a copy of the chart.
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func TestNotes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "flink-agent")
 	if err := copyChart(".", dir); err != nil {
@@ -802,9 +811,10 @@ func TestNotes(t *testing.T) {
 		want   []string
 	}{
 		{"", []string{"ConfigMap orders-flink-agent", `include "flink-agent.jobmanager.podTemplate" $`, "Logs to Loki: off", "Sidecar mode: native"}},
-		{"ci/full-values.yaml", []string{"PodMonitor orders-flink-agent", "PrometheusRule orders-flink-agent", "grafana_dashboard=1",
+		{"ci/full-values.yaml", []string{"PodMonitor orders-flink-agent", "PrometheusRule orders-flink-agent (" + fmt.Sprint(strings.Count(readFile(t, rulesFile), "- alert: ")) + " alerts;", "grafana_dashboard=1",
 			"FlinkDeployment orders (example)", "Logs to Loki: https://loki-gateway.monitoring.svc", "port-forward <flink-pod> 9250"}},
 		{"ci/legacy-sidecar-values.yaml", []string{"ordinary container (sidecar.native=false)"}},
+		{"ci/operator-values.yaml", []string{"ConfigMap orders-flink-agent-operator (the operator sidecar's configuration", "PodMonitor orders-flink-agent-operator"}},
 	} {
 		var r rendered
 		if tc.values == "" {

@@ -112,7 +112,8 @@ func AgentFamilies() (map[string]Family, error) {
 	return fams, nil
 }
 
-// Lookup resolves a name used in a query to its family: the family itself,
+// Lookup resolves a name used in a query to its family: the family itself
+// (the agent's, Prometheus's own, or the Flink Kubernetes Operator's),
 // or a histogram/summary family for its _bucket, _sum and _count series.
 // Descriptors carry no metric type, so a family named *_total (a counter, by
 // the naming rules the agent follows) is never taken as a histogram.
@@ -121,6 +122,9 @@ func Lookup(fams map[string]Family, name string) (Family, bool) {
 		return f, true
 	}
 	if f, ok := Synthetic[name]; ok {
+		return f, true
+	}
+	if f, ok := Operator[name]; ok {
 		return f, true
 	}
 	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
