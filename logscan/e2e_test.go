@@ -20,6 +20,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/internal/identity"
+	"github.com/flink-agent/flink-agent/internal/logevent"
 	"github.com/flink-agent/flink-agent/logscan"
 	"github.com/flink-agent/flink-agent/pager"
 	"github.com/flink-agent/flink-agent/pager/pdtest"
@@ -173,7 +174,7 @@ func TestEndToEndS3Throttling(t *testing.T) {
 	cfg.Logs.Paths = []string{filepath.Join(f.LogDir, "*.log")}
 	cfg.Logs.PositionsFile = filepath.Join(work, "positions.json")
 	sh, err := shipper.New(shipper.Options{Logs: cfg.Logs, Loki: cfg.Loki, Identity: id, Registerer: reg, Statsd: sd,
-		Logger: log, Observers: []shipper.Observer{scanner}})
+		Logger: log, Observers: []logevent.Observer{scanner}})
 	if err != nil {
 		t.Fatal(err)
 	}

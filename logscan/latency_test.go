@@ -17,6 +17,7 @@ import (
 	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/identity"
+	"github.com/flink-agent/flink-agent/internal/logevent"
 	"github.com/flink-agent/flink-agent/shipper"
 )
 
@@ -97,7 +98,7 @@ func benchLatency(b *testing.B, follower bool, idle time.Duration) {
 		Identity:   identity.Identity{Cluster: "bench"},
 		Registerer: reg,
 		Logger:     slog.New(slog.DiscardHandler),
-		Observers:  []shipper.Observer{sc},
+		Observers:  []logevent.Observer{sc},
 	})
 	if err != nil {
 		b.Fatal(err)

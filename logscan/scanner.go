@@ -4,7 +4,7 @@
 // JobManager log (fed to checkpointwatch within a second of the line being
 // written), and the attribution of failed checkpoints to S3 throttling.
 //
-// A Scanner is a shipper.Observer. It runs on the shipper's reader
+// A Scanner is a logevent.Observer. It runs on the shipper's reader
 // goroutine for every event, so the common case (an event that is neither
 // throttling nor a lifecycle line) is a few bytes.Contains calls and no
 // allocation; parsing and state only happen for the rare events that match.
@@ -25,7 +25,7 @@ import (
 	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/internal/identity"
-	"github.com/flink-agent/flink-agent/shipper"
+	"github.com/flink-agent/flink-agent/internal/logevent"
 )
 
 // CheckpointSink receives the checkpoint lifecycle seen in the JobManager
@@ -169,8 +169,8 @@ func New(o Options) (*Scanner, error) {
 	return s, nil
 }
 
-// Observe implements shipper.Observer.
-func (s *Scanner) Observe(ev *shipper.Event) {
+// Observe implements logevent.Observer.
+func (s *Scanner) Observe(ev *logevent.Event) {
 	s.Scan(ev.Time, ev.Line, ev.Component)
 }
 
@@ -179,7 +179,7 @@ func (s *Scanner) Observe(ev *shipper.Event) {
 // the multiline idle flush. Everything else, failures included (their cause
 // chain decides the S3 attribution), waits for Observe; the watch counts a
 // checkpoint once however often it is reported.
-func (s *Scanner) ObserveHeader(ev *shipper.Event) {
+func (s *Scanner) ObserveHeader(ev *logevent.Event) {
 	h := firstLine(ev.Line)
 	if !mayBeLifecycle(h) || s.sink == nil {
 		return
@@ -196,7 +196,7 @@ func (s *Scanner) ObserveHeader(ev *shipper.Event) {
 	s.onLifecycle(t, &lc, ev.Component, false)
 }
 
-var _ shipper.HeaderObserver = (*Scanner)(nil)
+var _ logevent.HeaderObserver = (*Scanner)(nil)
 
 // Scan analyses one event: its text (lines joined by '\n'), its time (the
 // log line's) and the component whose log it is from. line is not retained.

@@ -7,7 +7,7 @@
 // Datadog events.
 //
 // The lines it knows are taken from the operator's source (see rules.go and
-// testdata/corpus/README.md). A Recognizer is a shipper.Observer, like
+// testdata/corpus/README.md). A Recognizer is a logevent.Observer, like
 // logscan's Scanner: it runs on the shipper's reader goroutine, and events
 // that are not operator warnings or audit events cost a header parse and
 // nothing else.

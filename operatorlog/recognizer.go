@@ -13,7 +13,7 @@ import (
 
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/internal/identity"
-	"github.com/flink-agent/flink-agent/shipper"
+	"github.com/flink-agent/flink-agent/internal/logevent"
 )
 
 // Options configure a Recognizer.
@@ -148,8 +148,8 @@ func New(o Options) (*Recognizer, error) {
 	return r, nil
 }
 
-// Observe implements shipper.Observer.
-func (r *Recognizer) Observe(ev *shipper.Event) {
+// Observe implements logevent.Observer.
+func (r *Recognizer) Observe(ev *logevent.Event) {
 	switch ev.Component {
 	case identity.JobManager, identity.TaskManager:
 		return // Flink's own logs
@@ -373,4 +373,4 @@ func absDur(d time.Duration) time.Duration {
 	return d
 }
 
-var _ shipper.Observer = (*Recognizer)(nil)
+var _ logevent.Observer = (*Recognizer)(nil)

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
-	"github.com/flink-agent/flink-agent/shipper"
+	"github.com/flink-agent/flink-agent/internal/logevent"
 )
 
 func TestParseHeader(t *testing.T) {
@@ -132,12 +132,12 @@ func TestDatadogEvents(t *testing.T) {
 func TestObserveSkipsFlinkComponents(t *testing.T) {
 	r, reg, _ := newTest(t)
 	line := opLine(corpusNow, "prod", "orders", jmLost)
-	r.Observe(&shipper.Event{Line: line, Component: "jobmanager"})
-	r.Observe(&shipper.Event{Line: line, Component: "taskmanager"})
+	r.Observe(&logevent.Event{Line: line, Component: "jobmanager"})
+	r.Observe(&logevent.Event{Line: line, Component: "taskmanager"})
 	if got := series(t, reg); len(got) != 0 {
 		t.Fatalf("Flink component events counted: %v", got)
 	}
-	r.Observe(&shipper.Event{Line: line, Time: corpusNow})
+	r.Observe(&logevent.Event{Line: line, Time: corpusNow})
 	if got := series(t, reg); got[MetricJobManager+" prod/orders"] != 1 {
 		t.Fatalf("operator event not counted: %v", got)
 	}
@@ -165,7 +165,7 @@ func TestUnrelatedLinesDoNotAllocate(t *testing.T) {
 		[]byte("2026-12-02 03:00:00,000 o.a.f.k.o.c.FlinkDeploymentController [INFO ][flink/app] Starting reconciliation"),
 		[]byte("2026-12-02 03:00:00,000 o.a.f.k.o.r.ReconciliationUtils [WARN ][flink/app] Attempt count: 1, last attempt: false"),
 	}
-	ev := &shipper.Event{Component: ""}
+	ev := &logevent.Event{Component: ""}
 	n := testing.AllocsPerRun(100, func() {
 		for _, l := range lines {
 			ev.Line = l

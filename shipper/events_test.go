@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flink-agent/flink-agent/internal/logevent"
 )
 
 // TestEventCap: an event over logs.multiline.max_event_bytes is cut with a
@@ -20,7 +22,7 @@ func TestEventCap(t *testing.T) {
 	opts := testOptions(t, dir)
 	opts.Logs.Multiline.MaxEventBytes = 4 << 10
 	c := &collector{}
-	opts.Observers = []Observer{c}
+	opts.Observers = []logevent.Observer{c}
 	var b bytes.Buffer
 	b.WriteString(hdr + "huge stack trace\n")
 	for i := 0; i < 200; i++ {
@@ -54,7 +56,7 @@ func TestJSONMode(t *testing.T) {
 	opts := testOptions(t, dir)
 	opts.Logs.Multiline.Mode = "json"
 	c := &collector{}
-	opts.Observers = []Observer{c}
+	opts.Observers = []logevent.Observer{c}
 	lines := []string{
 		`{"@timestamp":"2024-05-01T12:00:00.123Z","log.level":"WARN","log.logger":"org.apache.flink.Foo","process.thread.name":"main","message":"a"}`,
 		`{"instant":{"epochSecond":1714564800,"nanoOfSecond":5000000},"thread":"t1","level":"ERROR","loggerName":"org.Bar","message":"password=hunter2"}`,
@@ -84,39 +86,6 @@ func TestJSONMode(t *testing.T) {
 	}
 }
 
-// TestHeaderVariants: thread and level in the common layout variants.
-func TestHeaderVariants(t *testing.T) {
-	for _, tc := range []struct {
-		line                  string
-		level, logger, thread string
-		msg                   string
-	}{
-		{"2024-05-01 12:00:00,123 INFO  org.apache.flink.runtime.Foo                              [] - msg", "info", "org.apache.flink.runtime.Foo", "", "msg"},
-		{"2024-05-01 12:00:00,123 ERROR org.apache.flink.runtime.Foo [] - msg", "error", "org.apache.flink.runtime.Foo", "", "msg"},
-		{"2024-05-01 12:00:00,123 [flink-pekko.actor.default-dispatcher-5] WARN  org.Foo - msg", "warn", "org.Foo", "flink-pekko.actor.default-dispatcher-5", "msg"},
-		{"2024-05-01 12:00:00,123 WARN  [Source: x -> Sink: y (1/2)#0] org.Foo - msg", "warn", "org.Foo", "Source: x -> Sink: y (1/2)#0", "msg"},
-		{"2024-05-01 12:00:00,123 DEBUG org.Foo [main] - msg", "debug", "org.Foo", "main", "msg"},
-		{"2024-05-01 12:00:00,123 something else entirely", "", "", "", ""},
-	} {
-		var h header
-		b := []byte(tc.line)
-		parseHeader(b, &h)
-		lv := ""
-		if h.level != levelUnknown {
-			lv = levelNames[h.level]
-		}
-		logger := string(b[h.loggerStart:h.loggerEnd])
-		thread := string(b[h.threadStart:h.threadEnd])
-		msg := ""
-		if h.msgStart > 0 {
-			msg = string(b[h.msgStart:])
-		}
-		if lv != tc.level || logger != tc.logger || thread != tc.thread || msg != tc.msg {
-			t.Errorf("%q: level %q logger %q thread %q msg %q", tc.line, lv, logger, thread, msg)
-		}
-	}
-}
-
 // TestLogMetrics is a golden /metrics test for the metrics derived from
 // the logs: lines by level, exceptions by top-level class, redactions.
 func TestLogMetrics(t *testing.T) {
@@ -126,7 +95,7 @@ func TestLogMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	opts.Registerer = reg
 	c := &collector{}
-	opts.Observers = []Observer{c}
+	opts.Observers = []logevent.Observer{c}
 	log := strings.Join([]string{
 		hdr + "one",
 		strings.Replace(hdr, "INFO ", "WARN ", 1) + "Failed to trigger checkpoint",

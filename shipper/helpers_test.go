@@ -13,15 +13,19 @@ import (
 
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/identity"
+	"github.com/flink-agent/flink-agent/internal/logevent"
 )
+
+// hdr is a Flink log4j header, for events written by tests.
+const hdr = "2024-05-01 12:00:00,123 INFO  org.apache.flink.configuration.GlobalConfiguration            [] - "
 
 // collector is an Observer keeping copies of every event.
 type collector struct {
 	mu     sync.Mutex
-	events []Event
+	events []logevent.Event
 }
 
-func (c *collector) Observe(ev *Event) {
+func (c *collector) Observe(ev *logevent.Event) {
 	e := *ev
 	e.Line = append([]byte(nil), ev.Line...)
 	c.mu.Lock()
@@ -29,10 +33,10 @@ func (c *collector) Observe(ev *Event) {
 	c.mu.Unlock()
 }
 
-func (c *collector) snapshot() []Event {
+func (c *collector) snapshot() []logevent.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]Event(nil), c.events...)
+	return append([]logevent.Event(nil), c.events...)
 }
 
 func (c *collector) count() int {

@@ -2,6 +2,10 @@ package shipper
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/internal/identity"
+	"github.com/flink-agent/flink-agent/shipper/internal/multiline"
 )
 
 // Batch results for flink_agent_loki_batches_total.
@@ -12,6 +16,11 @@ const (
 	resultDropped  = "dropped"  // loki.max_retries exhausted
 )
 
+const maxExceptions = 100 // distinct exception label values per component
+
+// metrics are the shipper's metrics, Prometheus and DogStatsD. The reader
+// counts lines and exceptions locally and adds them every 500 ms (flush);
+// the sender's outcomes arrive as loki.Observer calls.
 type metrics struct {
 	lines      *prometheus.CounterVec
 	exceptions *prometheus.CounterVec
@@ -23,9 +32,25 @@ type metrics struct {
 	buffered   prometheus.Gauge
 	lag        prometheus.Gauge
 	redactions *prometheus.CounterVec
+
+	statsd *dogstatsd.Client // nil: disabled
+	id     identity.Identity
+
+	// The reader's counts, by component.
+	comps       []string
+	compIdx     map[string]int
+	lineCounts  []int64 // [comp*NumLevels+level], not yet added to the metrics
+	lineMetrics []prometheus.Counter
+	excs        []map[string]*excCount
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+type excCount struct {
+	prom    prometheus.Counter
+	pending int64
+	tag     string
+}
+
+func newMetrics(reg prometheus.Registerer, sd *dogstatsd.Client, id identity.Identity) (*metrics, error) {
 	m := &metrics{
 		lines: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flink_log_lines_total",
@@ -67,6 +92,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "flink_agent_redactions_total",
 			Help: "Secrets removed from log events before shipping, by rule.",
 		}, []string{"rule"}),
+		statsd:  sd,
+		id:      id,
+		compIdx: map[string]int{},
 	}
 	for _, c := range []prometheus.Collector{m.lines, m.exceptions, m.tailFiles, m.tailBytes, m.sent,
 		m.batches, m.rejected, m.buffered, m.lag, m.redactions} {
@@ -78,4 +106,106 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.batches.WithLabelValues(r)
 	}
 	return m, nil
+}
+
+// component returns the index of a component name in the counts.
+func (m *metrics) component(name string) int {
+	if i, ok := m.compIdx[name]; ok {
+		return i
+	}
+	i := len(m.comps)
+	m.comps = append(m.comps, name)
+	m.compIdx[name] = i
+	for l := multiline.Level(0); l < multiline.NumLevels; l++ {
+		m.lineCounts = append(m.lineCounts, 0)
+		m.lineMetrics = append(m.lineMetrics, m.lines.WithLabelValues(name, l.String()))
+	}
+	m.excs = append(m.excs, map[string]*excCount{})
+	return i
+}
+
+// countLine counts one event of component comp.
+func (m *metrics) countLine(comp int, level multiline.Level) {
+	m.lineCounts[comp*int(multiline.NumLevels)+int(level)]++
+}
+
+// countException counts one event's top-level exception class.
+func (m *metrics) countException(comp int, class []byte) {
+	c := m.excs[comp]
+	e, ok := c[string(class)]
+	if !ok {
+		name := string(class)
+		if len(c) >= maxExceptions {
+			name = "other"
+			e, ok = c[name]
+		}
+		if !ok {
+			e = &excCount{prom: m.exceptions.WithLabelValues(m.comps[comp], name), tag: dogstatsd.Tag("exception", name)}
+			c[name] = e
+		}
+	}
+	e.prom.Inc()
+	e.pending++
+}
+
+// flush adds the reader's counts to the metrics.
+func (m *metrics) flush(tailBytes int64, openFiles int, buffered int64) {
+	if tailBytes > 0 {
+		m.tailBytes.Add(float64(tailBytes))
+	}
+	n := int(multiline.NumLevels)
+	for i, c := range m.lineCounts {
+		if c == 0 {
+			continue
+		}
+		m.lineCounts[i] = 0
+		m.lineMetrics[i].Add(float64(c))
+		if m.statsd.Enabled() {
+			comp := m.comps[i/n]
+			tags := []string{"level:" + multiline.Level(i%n).String()}
+			if m.id.Component == "" && comp != "" {
+				tags = append(tags, dogstatsd.Tag("component", comp))
+			}
+			m.statsd.Count(dogstatsd.LogLines, c, tags...)
+		}
+	}
+	for ci, c := range m.excs {
+		for _, e := range c {
+			if e.pending == 0 {
+				continue
+			}
+			if m.statsd.Enabled() {
+				tags := []string{e.tag}
+				if comp := m.comps[ci]; m.id.Component == "" && comp != "" {
+					tags = append(tags, dogstatsd.Tag("component", comp))
+				}
+				m.statsd.Count(dogstatsd.LogExceptions, e.pending, tags...)
+			}
+			e.pending = 0
+		}
+	}
+	m.tailFiles.Set(float64(openFiles))
+	m.buffered.Set(float64(buffered))
+}
+
+// The sender's outcomes (loki.Observer).
+
+func (m *metrics) Delivered(n int) {
+	m.batches.WithLabelValues(resultSuccess).Inc()
+	m.sent.Add(float64(n))
+}
+
+func (m *metrics) Retrying(string) { m.batches.WithLabelValues(resultRetry).Inc() }
+
+func (m *metrics) Rejected(reason string, rejected, n int) {
+	m.batches.WithLabelValues(resultRejected).Inc()
+	m.rejected.WithLabelValues(reason).Add(float64(rejected))
+	m.sent.Add(float64(n - rejected))
+	m.statsd.Count(dogstatsd.AgentLokiEntriesRejected, int64(rejected), dogstatsd.Tag("reason", reason))
+}
+
+func (m *metrics) Dropped(n int) {
+	m.batches.WithLabelValues(resultDropped).Inc()
+	m.rejected.WithLabelValues("retries_exhausted").Add(float64(n))
+	m.statsd.Count(dogstatsd.AgentLokiEntriesRejected, int64(n), dogstatsd.Tag("reason", "retries_exhausted"))
 }

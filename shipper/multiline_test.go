@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flink-agent/flink-agent/internal/logevent"
 	"github.com/flink-agent/flink-agent/shipper/internal/flinklog"
 )
 
@@ -13,7 +14,7 @@ func TestMultilineGrouping(t *testing.T) {
 	dir := t.TempDir()
 	opts := testOptions(t, dir)
 	c := &collector{}
-	opts.Observers = []Observer{c}
+	opts.Observers = []logevent.Observer{c}
 	g := &flinklog.Gen{MultilineEvery: 4, Start: time.Date(2024, 5, 1, 12, 0, 0, 0, time.Local), Step: time.Millisecond}
 	var b []byte
 	for i := 0; i < 40; i++ {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flink-agent/flink-agent/internal/logevent"
 	"github.com/flink-agent/flink-agent/shipper/internal/flinklog"
 )
 
@@ -94,7 +95,7 @@ func TestRotationWhileRunning(t *testing.T) {
 			dir := t.TempDir()
 			opts := testOptions(t, dir)
 			c := &collector{}
-			opts.Observers = []Observer{c}
+			opts.Observers = []logevent.Observer{c}
 			w := newLogWriter(t, dir)
 			w.write(100)
 			start(t, opts)
@@ -121,7 +122,7 @@ func TestRotationWhileStopped(t *testing.T) {
 			dir := t.TempDir()
 			opts := testOptions(t, dir)
 			c := &collector{}
-			opts.Observers = []Observer{c}
+			opts.Observers = []logevent.Observer{c}
 			w := newLogWriter(t, dir)
 			w.write(100)
 			total := int64(100)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/shipper/internal/flinklog"
+	"github.com/flink-agent/flink-agent/shipper/internal/positions"
 )
 
 // faultyLoki answers pushes from a script (fault injection: the real
@@ -156,7 +157,7 @@ func TestPushRejected(t *testing.T) {
 	}
 	r.stop(t)
 	fi, _ := os.Stat(path)
-	entries, _, err := loadPositions(opts.Logs.PositionsFile)
+	entries, _, err := positions.Load(opts.Logs.PositionsFile)
 	if err != nil || len(entries) != 1 || entries[0].Offset != fi.Size() {
 		t.Errorf("positions %+v (err %v), want offset %d", entries, err, fi.Size())
 	}

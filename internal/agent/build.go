@@ -12,6 +12,7 @@ import (
 	"github.com/flink-agent/flink-agent/collector"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/internal/logevent"
 	"github.com/flink-agent/flink-agent/logscan"
 	"github.com/flink-agent/flink-agent/operatorlog"
 	"github.com/flink-agent/flink-agent/pager"
@@ -87,7 +88,7 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, gather promethe
 	if len(cfg.Logs.Paths) > 0 {
 		sh, err := shipper.New(shipper.Options{
 			Logs: cfg.Logs, Loki: cfg.Loki, Identity: id, Registerer: wreg, Statsd: sd,
-			Logger: log.With("part", "shipper"), Observers: []shipper.Observer{scan, op},
+			Logger: log.With("part", "shipper"), Observers: []logevent.Observer{scan, op},
 			DrainTimeout: drainTimeout(cfg.Shutdown.Timeout.D()),
 			OnFirstPass:  ready,
 			UserAgent:    "flink-agent/" + d.Version,

@@ -1,9 +1,11 @@
-// Package loki pushes encoded batches to Loki's /loki/api/v1/push and says
-// what the answer means for the batch: delivered, retry later, or rejected
-// for good. Retrying, acknowledging and counting are the caller's: the
-// shipper advances its positions only on an acknowledgement, which is why
-// this is not github.com/grafana/loki-client-go (it drops a batch after its
-// retries and never tells the caller).
+// Package loki ships events to Loki: the Batcher fills batches (entries
+// encoded in push.proto's wire format as they are added), the Queue bounds
+// what is held in memory, the Sender pushes each batch to
+// /loki/api/v1/push through the Client, retries with backoff until Loki
+// answers for good, and only then acknowledges the entries' files (package
+// positions). That last step is why this is not
+// github.com/grafana/loki-client-go: it drops a batch after its retries and
+// never tells the caller.
 package loki
 
 import (
@@ -74,9 +76,9 @@ type Client struct {
 	authz        string // Authorization header value
 }
 
-// New builds a client from the loki section. Unreadable credential or TLS
-// files are errors now, at startup, not at the first push.
-func New(cfg config.Loki, userAgent string) (*Client, error) {
+// NewClient builds a client from the loki section. Unreadable credential
+// or TLS files are errors now, at startup, not at the first push.
+func NewClient(cfg config.Loki, userAgent string) (*Client, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("loki.url: invalid URL %q", cfg.URL)
@@ -119,9 +121,6 @@ func New(cfg config.Loki, userAgent string) (*Client, error) {
 	}
 	return c, nil
 }
-
-// URL is the push endpoint.
-func (c *Client) URL() string { return c.url }
 
 func (c *Client) loadAuth() error {
 	var authz string

@@ -1,4 +1,4 @@
-package shipper
+package loki
 
 import (
 	"math/bits"
@@ -68,11 +68,11 @@ func tsSize(ts int64) (sec int64, nsec int32, n int) {
 	return sec, nsec, n
 }
 
-func entrySize(ts int64, lineLen int, level int8, logger, thread string) (int, int64, int32, int) {
+func entrySize(ts int64, lineLen int, level, logger, thread string) (int, int64, int32, int) {
 	sec, nsec, tn := tsSize(ts)
 	n := 1 + sov(uint64(tn)) + tn + lenField(lineLen)
-	if level != levelUnknown {
-		n += metaField("level", levelNames[level])
+	if level != "" {
+		n += metaField("level", level)
 	}
 	if logger != "" {
 		n += metaField("logger", logger)
@@ -83,8 +83,9 @@ func entrySize(ts int64, lineLen int, level int8, logger, thread string) (int, i
 	return n, sec, nsec, tn
 }
 
-// appendEntry appends one EntryAdapter as field 2 of a StreamAdapter.
-func appendEntry(b []byte, ts int64, line []byte, level int8, logger, thread string) []byte {
+// appendEntry appends one EntryAdapter as field 2 of a StreamAdapter. Empty
+// level, logger and thread are left out of its structured metadata.
+func appendEntry(b []byte, ts int64, line []byte, level, logger, thread string) []byte {
 	size, sec, nsec, tn := entrySize(ts, len(line), level, logger, thread)
 	b = append(b, tagEntries)
 	b = appendVarint(b, uint64(size))
@@ -103,8 +104,8 @@ func appendEntry(b []byte, ts int64, line []byte, level int8, logger, thread str
 		b = appendVarint(b, uint64(len(line)))
 		b = append(b, line...)
 	}
-	if level != levelUnknown {
-		b = appendMeta(b, "level", levelNames[level])
+	if level != "" {
+		b = appendMeta(b, "level", level)
 	}
 	if logger != "" {
 		b = appendMeta(b, "logger", logger)
@@ -137,49 +138,49 @@ func appendMeta(b []byte, name, value string) []byte {
 // streamHeaderRoom is the room each stream's buffer keeps in front of its
 // entries for the StreamAdapter header (tag, length, labels), so that a
 // batch of one stream, the usual case, is compressed where it lies.
-func streamHeaderRoom(g *group) int { return 1 + maxVarint + lenField(len(g.labels)) }
+func streamHeaderRoom(st *Stream) int { return 1 + maxVarint + lenField(len(st.Labels)) }
 
 const maxVarint = 10
 
 // appendStreamHeader appends the StreamAdapter tag, its length and its
 // labels field for a stream whose entries take n bytes.
-func appendStreamHeader(pb []byte, g *group, n int) []byte {
+func appendStreamHeader(pb []byte, st *Stream, n int) []byte {
 	pb = append(pb, tagStreams)
-	pb = appendVarint(pb, uint64(lenField(len(g.labels))+n))
-	if g.labels != "" {
+	pb = appendVarint(pb, uint64(lenField(len(st.Labels))+n))
+	if st.Labels != "" {
 		pb = append(pb, tagLabels)
-		pb = appendVarint(pb, uint64(len(g.labels)))
-		pb = append(pb, g.labels...)
+		pb = appendVarint(pb, uint64(len(st.Labels)))
+		pb = append(pb, st.Labels...)
 	}
 	return pb
 }
 
 // encode returns the compressed push request for b; it is valid until the
 // next call.
-func (e *encoder) encode(b *batch) []byte {
+func (e *encoder) encode(b *Batch) []byte {
 	var pb []byte
 	if len(b.streams) == 1 {
 		// The header goes into the room before the entries, right-aligned.
-		g, buf := b.streams[0], b.sbuf[0]
-		room := streamHeaderRoom(g)
+		st, buf := b.streams[0], b.sbuf[0]
+		room := streamHeaderRoom(st)
 		n := len(buf) - room
-		lf := lenField(len(g.labels))
+		lf := lenField(len(st.Labels))
 		start := room - (1 + sov(uint64(lf+n)) + lf)
-		appendStreamHeader(buf[start:start], g, n) // in place: fills buf[start:room]
+		appendStreamHeader(buf[start:start], st, n) // in place: fills buf[start:room]
 		pb = buf[start:]
 	} else {
 		total := 0
-		for si, g := range b.streams {
-			n := lenField(len(g.labels)) + len(b.sbuf[si]) - streamHeaderRoom(g)
+		for si, st := range b.streams {
+			n := lenField(len(st.Labels)) + len(b.sbuf[si]) - streamHeaderRoom(st)
 			total += 1 + sov(uint64(n)) + n
 		}
 		if cap(e.pb) < total {
 			e.pb = make([]byte, 0, total+total/4)
 		}
 		pb = e.pb[:0]
-		for si, g := range b.streams {
-			entries := b.sbuf[si][streamHeaderRoom(g):]
-			pb = appendStreamHeader(pb, g, len(entries))
+		for si, st := range b.streams {
+			entries := b.sbuf[si][streamHeaderRoom(st):]
+			pb = appendStreamHeader(pb, st, len(entries))
 			pb = append(pb, entries...)
 		}
 		e.pb = pb

@@ -1,4 +1,4 @@
-package shipper
+package tail
 
 import (
 	"errors"
@@ -13,17 +13,17 @@ import (
 // asks for a scan. Without events (some network and overlay volumes do not
 // deliver them) the poll interval still finds everything.
 type watcher struct {
-	s       *Shipper
+	tl      *Tailer
 	w       *fsnotify.Watcher
 	watched map[string]bool
 	done    chan struct{}
 }
 
-func (s *Shipper) startWatcher() *watcher {
-	w := &watcher{s: s, watched: map[string]bool{}, done: make(chan struct{})}
+func (tl *Tailer) startWatcher() *watcher {
+	w := &watcher{tl: tl, watched: map[string]bool{}, done: make(chan struct{})}
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		s.log.Warn("file notifications unavailable; polling only", "err", err, "poll_interval", s.poll)
+		tl.log.Warn("file notifications unavailable; polling only", "err", err, "poll_interval", tl.poll)
 		close(w.done)
 		return w
 	}
@@ -42,19 +42,19 @@ func (w *watcher) loop() {
 				return
 			}
 			if ev.Op&(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) != 0 {
-				w.s.scanWanted.Store(true)
+				w.tl.scanWanted.Store(true)
 			}
-			w.s.signal()
+			w.tl.signal()
 		case err, ok := <-w.w.Errors:
 			if !ok {
 				return
 			}
 			// Lost events: a scan catches up.
-			w.s.scanWanted.Store(true)
-			w.s.signal()
+			w.tl.scanWanted.Store(true)
+			w.tl.signal()
 			if !loggedErr || !errors.Is(err, fsnotify.ErrEventOverflow) {
 				loggedErr = true
-				w.s.log.Warn("file notification error; relying on scans", "err", err)
+				w.tl.log.Warn("file notification error; relying on scans", "err", err)
 			}
 		}
 	}

@@ -1,15 +1,34 @@
-package shipper
+// Package redact removes secrets from log events before anything leaves
+// the pod: built-in rules for the forms Flink deployments leak (AWS keys,
+// S3 and S3A secrets, passwords, bearer tokens, URL credentials, PEM
+// private keys) and the user's own rules. A prefilter finds in one pass
+// which rules' trigger words occur, so ordinary events never reach a
+// regexp.
+package redact
 
 import (
 	"bytes"
 	"regexp"
 	"regexp/syntax"
 	"strings"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/flink-agent/flink-agent/internal/config"
 )
+
+// Settings are logs.redaction, validated by internal/config.
+type Settings struct {
+	DisableBuiltin bool // no built-in rules
+	Rules          []Rule
+}
+
+// Rule replaces every match of Regex with Replacement (regexp.Expand
+// syntax: ${1} is the first group).
+type Rule struct {
+	Name        string
+	Regex       *regexp.Regexp
+	Replacement string
+}
+
+// Counter counts a rule's replacements (a prometheus.Counter).
+type Counter interface{ Add(float64) }
 
 // redacted replaces a secret; it is visible on purpose, so that a reader of
 // the logs knows a value was there and was removed by the agent.
@@ -53,12 +72,13 @@ type redactRule struct {
 	re       *regexp.Regexp
 	repl     []byte
 	filtered bool // runs only when the prefilter saw one of its triggers
-	count    prometheus.Counter
+	count    Counter
 }
 
-// redactor applies the rules in order. Its output buffers are reused, so
-// the result is valid until the next call.
-type redactor struct {
+// Redactor applies the rules in order. Its output buffers are reused, so
+// the result is valid until the next call; it is not safe for concurrent
+// use.
+type Redactor struct {
 	rules      []redactRule
 	pre        prefilter
 	unfiltered bool // a rule without triggers runs on every event
@@ -193,8 +213,10 @@ func (p *prefilter) match(b []byte, i int, a uint8) uint64 {
 	return found
 }
 
-func newRedactor(cfg config.Redaction, m *metrics) *redactor {
-	r := &redactor{}
+// New returns a redactor with the built-in rules (unless disabled) and
+// then the user's; count gives each rule's counter, by name.
+func New(cfg Settings, count func(rule string) Counter) *Redactor {
+	r := &Redactor{}
 	var triggers [][]string
 	if !cfg.DisableBuiltin {
 		for _, b := range builtinRules {
@@ -207,7 +229,7 @@ func newRedactor(cfg config.Redaction, m *metrics) *redactor {
 		if repl == "" {
 			repl = redacted
 		}
-		r.rules = append(r.rules, redactRule{name: u.Name, re: u.Regex.Regexp, repl: []byte(repl)})
+		r.rules = append(r.rules, redactRule{name: u.Name, re: u.Regex, repl: []byte(repl)})
 		var t []string
 		if lit := requiredLiteral(u.Regex.String()); len(lit) >= 2 && !strings.Contains(lit, "|") {
 			t = []string{lit}
@@ -215,7 +237,7 @@ func newRedactor(cfg config.Redaction, m *metrics) *redactor {
 		triggers = append(triggers, t)
 	}
 	for i := range r.rules {
-		r.rules[i].count = m.redactions.WithLabelValues(r.rules[i].name)
+		r.rules[i].count = count(r.rules[i].name)
 		if i < 64 && len(triggers[i]) > 0 {
 			r.rules[i].filtered = true
 			for _, t := range triggers[i] {
@@ -249,11 +271,11 @@ func requiredLiteral(expr string) string {
 	return ""
 }
 
-// apply returns ev with every rule applied; ev itself is never modified.
+// Apply returns ev with every rule applied; ev itself is never modified.
 // Triggers are looked for from scanFrom on (the message after the log4j
-// header, where secrets can be). The result is ev or one of two scratch
-// buffers, valid until the next call.
-func (r *redactor) apply(ev []byte, scanFrom int, multiline bool) []byte {
+// header, where secrets can be); multiline: skip stack frames. The result
+// is ev or one of two scratch buffers, valid until the next call.
+func (r *Redactor) Apply(ev []byte, scanFrom int, multiline bool) []byte {
 	var found uint64
 	if multiline {
 		found = r.pre.scanLines(ev, scanFrom)

@@ -1,4 +1,4 @@
-package shipper
+package loki
 
 import "testing"
 

@@ -1,4 +1,4 @@
-package shipper
+package multiline
 
 import (
 	"bytes"
@@ -6,52 +6,59 @@ import (
 	"time"
 )
 
-// Levels, lower-case as Grafana's log volume and Loki's detected_level use
-// them. levelUnknown is the metric label for events without a level.
+// Level is an event's severity.
+type Level uint8
+
+// Levels; LevelUnknown is an event whose line names none.
 const (
-	levelUnknown = iota
-	levelTrace
-	levelDebug
-	levelInfo
-	levelWarn
-	levelError
-	levelFatal
-	numLevels
+	LevelUnknown Level = iota
+	LevelTrace
+	LevelDebug
+	LevelInfo
+	LevelWarn
+	LevelError
+	LevelFatal
+	NumLevels
 )
 
-var levelNames = [numLevels]string{"unknown", "trace", "debug", "info", "warn", "error", "fatal"}
+// levelNames are lower-case, as Grafana's log volume and Loki's
+// detected_level use them; "unknown" is the metric label for events
+// without a level.
+var levelNames = [NumLevels]string{"unknown", "trace", "debug", "info", "warn", "error", "fatal"}
+
+func (l Level) String() string { return levelNames[l] }
 
 // parseLevel recognises log4j's level names (and WARNING/SEVERE from JUL).
-func parseLevel(b []byte) int {
+func parseLevel(b []byte) Level {
 	switch len(b) {
 	case 4:
 		switch string(b) {
 		case "INFO", "info":
-			return levelInfo
+			return LevelInfo
 		case "WARN", "warn":
-			return levelWarn
+			return LevelWarn
 		}
 	case 5:
 		switch string(b) {
 		case "ERROR", "error":
-			return levelError
+			return LevelError
 		case "DEBUG", "debug":
-			return levelDebug
+			return LevelDebug
 		case "TRACE", "trace":
-			return levelTrace
+			return LevelTrace
 		case "FATAL", "fatal":
-			return levelFatal
+			return LevelFatal
 		}
 	case 6:
 		if string(b) == "SEVERE" {
-			return levelError
+			return LevelError
 		}
 	case 7:
 		if string(b) == "WARNING" {
-			return levelWarn
+			return LevelWarn
 		}
 	}
-	return levelUnknown
+	return LevelUnknown
 }
 
 // isLog4jTime reports whether b starts with "yyyy-MM-dd HH:mm:ss,SSS"
@@ -110,7 +117,7 @@ func (p *tsParser) parse(b []byte) (int64, bool) {
 // header is what the first line of an event says about it. logger and
 // thread are ranges into the line.
 type header struct {
-	level                  int
+	level                  Level
 	loggerStart, loggerEnd int
 	threadStart, threadEnd int
 	msgStart               int // where the message starts (after " - "), 0 if unknown
@@ -130,7 +137,7 @@ func parseHeader(line []byte, h *header) {
 		p = h.thread(line, p)
 	}
 	end := tokenEnd(line, p)
-	if lv := parseLevel(line[p:end]); lv != levelUnknown {
+	if lv := parseLevel(line[p:end]); lv != LevelUnknown {
 		h.level = lv
 		p = skipSpaces(line, end)
 	} else {
@@ -159,22 +166,22 @@ func parseHeader(line []byte, h *header) {
 }
 
 // level4 maps the first four bytes of a %-5p level to the level.
-func level4(b []byte) int {
+func level4(b []byte) Level {
 	switch binary.LittleEndian.Uint32(b) {
 	case 'I' | 'N'<<8 | 'F'<<16 | 'O'<<24:
-		return levelInfo
+		return LevelInfo
 	case 'W' | 'A'<<8 | 'R'<<16 | 'N'<<24:
-		return levelWarn
+		return LevelWarn
 	case 'E' | 'R'<<8 | 'R'<<16 | 'O'<<24:
-		return levelError
+		return LevelError
 	case 'D' | 'E'<<8 | 'B'<<16 | 'U'<<24:
-		return levelDebug
+		return LevelDebug
 	case 'T' | 'R'<<8 | 'A'<<16 | 'C'<<24:
-		return levelTrace
+		return LevelTrace
 	case 'F' | 'A'<<8 | 'T'<<16 | 'A'<<24:
-		return levelFatal
+		return LevelFatal
 	}
-	return levelUnknown
+	return LevelUnknown
 }
 
 // parseFlinkHeader is parseHeader for exactly Flink's default layout
@@ -185,7 +192,7 @@ func parseFlinkHeader(line []byte, h *header) bool {
 		return false
 	}
 	lv := level4(line[24:28])
-	if lv == levelUnknown || (line[28] != ' ' && line[28] != 'R' && line[28] != 'G' && line[28] != 'E' && line[28] != 'L') {
+	if lv == LevelUnknown || (line[28] != ' ' && line[28] != 'R' && line[28] != 'G' && line[28] != 'E' && line[28] != 'L') {
 		return false
 	}
 	end := tokenEnd(line, 30)
@@ -261,84 +268,4 @@ func isLoggerName(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// exceptionClass finds the top-level exception of a multi-line event: the
-// line just before the first "at ..." frame, or failing that the second
-// line, when it starts with a qualified Java class name followed by ':' or
-// the end of the line. It returns nil when there is none.
-func exceptionClass(ev []byte) []byte {
-	first := bytes.IndexByte(ev, '\n')
-	if first < 0 {
-		return nil
-	}
-	prevStart, prevEnd := -1, -1
-	p := first + 1
-	for lines := 0; p < len(ev) && lines < 64; lines++ {
-		e := bytes.IndexByte(ev[p:], '\n')
-		if e < 0 {
-			e = len(ev)
-		} else {
-			e += p
-		}
-		l := ev[p:e]
-		if isFrame(l) {
-			if prevStart >= 0 {
-				if c := classAt(ev[prevStart:prevEnd]); c != nil {
-					return c
-				}
-			}
-			break
-		}
-		prevStart, prevEnd = p, e
-		p = e + 1
-	}
-	e := bytes.IndexByte(ev[first+1:], '\n')
-	if e < 0 {
-		return classAt(ev[first+1:])
-	}
-	return classAt(ev[first+1 : first+1+e])
-}
-
-func isFrame(l []byte) bool {
-	i := 0
-	for i < len(l) && (l[i] == ' ' || l[i] == '\t') {
-		i++
-	}
-	return i > 0 && bytes.HasPrefix(l[i:], []byte("at "))
-}
-
-// classAt returns the qualified class name that l starts with ("Caused by: "
-// and "Exception in thread "x" " prefixes removed) if it looks like a
-// Throwable: a dotted name whose last part starts upper-case, followed by
-// ':' or the end of the line.
-func classAt(l []byte) []byte {
-	l = bytes.TrimLeft(l, " \t")
-	l = bytes.TrimPrefix(l, []byte("Caused by: "))
-	if bytes.HasPrefix(l, []byte("Exception in thread \"")) {
-		if i := bytes.Index(l[21:], []byte("\" ")); i >= 0 {
-			l = l[21+i+2:]
-		}
-	}
-	end := 0
-	dot := -1
-	for end < len(l) {
-		c := l[end]
-		if c == '.' {
-			dot = end
-		} else if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || isDigit(c) || c == '_' || c == '$') {
-			break
-		}
-		end++
-	}
-	if dot <= 0 || dot == end-1 || end > 200 {
-		return nil
-	}
-	if c := l[dot+1]; c < 'A' || c > 'Z' {
-		return nil
-	}
-	if end < len(l) && l[end] != ':' && l[end] != '\r' {
-		return nil
-	}
-	return l[:end]
 }

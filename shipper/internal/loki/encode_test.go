@@ -1,4 +1,4 @@
-package shipper
+package loki
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
+
+	"github.com/flink-agent/flink-agent/shipper/internal/positions"
 )
 
 // TestEncoderMatchesPush checks that the hand-written encoder produces
@@ -16,18 +18,18 @@ import (
 // entries with and without metadata, times before 1970 and with 0 ns.
 func TestEncoderMatchesPush(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	groups := []*group{{labels: `{filename="a.log", pod="p"}`}, {labels: `{filename="b.log"}`}, {labels: `{component="jobmanager", filename="c.log"}`}}
+	groups := []*Stream{NewStream(`{filename="a.log", pod="p"}`), NewStream(`{filename="b.log"}`), NewStream(`{component="jobmanager", filename="c.log"}`)}
+	levels := []string{"", "trace", "debug", "info", "warn", "error", "fatal"}
 	var enc encoder
-	b := &batch{} // reused, as the shipper does
+	b := &Batch{} // reused, as the shipper does
 	for round := 0; round < 60; round++ {
 		b.reset()
 		ng := 1 + round%len(groups) // one stream (encoded in place) or several
 		type entry struct {
-			g              *group
-			ts             int64
-			line           string
-			level          int8
-			logger, thread string
+			g                     *Stream
+			ts                    int64
+			line                  string
+			level, logger, thread string
 		}
 		var ents []entry
 		n := 1 + rng.IntN(300)
@@ -45,7 +47,7 @@ func TestEncoderMatchesPush(t *testing.T) {
 			default:
 				ts = rng.Int64N(1e9) // 0 s
 			}
-			e := entry{g: g, ts: ts, line: string(line), level: int8(rng.IntN(numLevels))}
+			e := entry{g: g, ts: ts, line: string(line), level: levels[rng.IntN(len(levels))]}
 			if rng.IntN(2) == 0 {
 				e.logger = "org.apache.flink.runtime.Foo"
 			}
@@ -53,7 +55,7 @@ func TestEncoderMatchesPush(t *testing.T) {
 				e.thread = "Source: x (1/4)#0"
 			}
 			ents = append(ents, e)
-			b.add(e.g, e.ts, []byte(e.line), e.level, e.logger, e.thread, nil, 0)
+			b.add(e.g, e.ts, []byte(e.line), e.level, e.logger, e.thread, positions.Mark{})
 		}
 		got, err := snappy.Decode(nil, enc.encode(b))
 		if err != nil {
@@ -62,14 +64,14 @@ func TestEncoderMatchesPush(t *testing.T) {
 		// The same request through push's own types and Marshal.
 		var req push.PushRequest
 		for _, g := range b.streams {
-			st := push.Stream{Labels: g.labels}
+			st := push.Stream{Labels: g.Labels}
 			for _, e := range ents {
 				if e.g != g {
 					continue
 				}
 				var md push.LabelsAdapter
-				if e.level != levelUnknown {
-					md = append(md, push.LabelAdapter{Name: "level", Value: levelNames[e.level]})
+				if e.level != "" {
+					md = append(md, push.LabelAdapter{Name: "level", Value: e.level})
 				}
 				if e.logger != "" {
 					md = append(md, push.LabelAdapter{Name: "logger", Value: e.logger})

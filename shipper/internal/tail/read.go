@@ -1,0 +1,161 @@
+package tail
+
+import (
+	"bytes"
+	"io"
+	"time"
+
+	"github.com/flink-agent/flink-agent/shipper/internal/fingerprint"
+)
+
+// ReadRound reads one file of each group: the oldest rotated (or copied,
+// or deleted) file still being finished, else the live file. Older data
+// goes first, and the live file is never held up for long because rotated
+// files end. It reports whether anything was read; an error is a sink's
+// (the reader stopping).
+func (tl *Tailer) ReadRound(now time.Time) (bool, error) {
+	tl.now = now
+	clear(tl.groupBusy)
+	progress := false
+	files := tl.files
+	for pass := 0; pass < 2; pass++ {
+		for _, t := range files {
+			if t.state != stActive || tl.groupBusy[t.g.id] || t.live != (pass == 1) {
+				continue
+			}
+			tl.groupBusy[t.g.id] = true
+			n, err := tl.readFile(t)
+			if n > 0 {
+				progress = true
+			}
+			if err != nil {
+				return progress, err
+			}
+		}
+	}
+	return progress, nil
+}
+
+func (tl *Tailer) readFile(t *File) (int, error) {
+	if t.buf == nil {
+		t.buf = make([]byte, readBufSize)
+	}
+	if t.f == nil {
+		return 0, nil
+	}
+	total := 0
+	for total < maxPerRound {
+		n, err := t.f.ReadAt(t.buf[t.bufN:], t.readOff)
+		if n > 0 {
+			// Was the file truncated and written again before this read?
+			// Then its leading bytes changed, and what was read belongs
+			// to new content at an old offset: drop it and let a scan
+			// sort the file out. Checking after the read closes the race
+			// a check before it would leave open.
+			// The fingerprint grows with what is read, up to its maximum:
+			// a truncation must find the copy by the content we read.
+			fp := t.fp
+			if end := t.readOff + int64(n); fp.N < fingerprint.Max && t.readOff <= int64(fp.N) && end > int64(fp.N) {
+				d := t.buf[t.bufN : t.bufN+n]
+				fp = fp.Extend(d[fp.N-int(t.readOff) : min(int64(n), fingerprint.Max-t.readOff)])
+			}
+			var hb [fingerprint.Max]byte
+			head, herr := fingerprint.ReadHead(t.f, &hb)
+			if herr != nil || !fp.Matches(head) {
+				tl.scanWanted.Store(true)
+				return total, nil
+			}
+			if fp != t.fp {
+				tl.mu.Lock()
+				t.fp = fp
+				tl.mu.Unlock()
+			}
+			total += n
+			tl.bytesRead += int64(n)
+			t.lastData = tl.now
+			if err := tl.consume(t, n); err != nil {
+				return total, err
+			}
+			if t.state != stActive {
+				return total, nil
+			}
+			continue
+		}
+		if err != nil && err != io.EOF {
+			tl.log.Warn("reading log file failed", "file", t.path, "err", err)
+			return total, nil
+		}
+		// At the end. Truncated (copytruncate, perhaps renamed since)?
+		if fi, err := t.f.Stat(); err == nil && fi.Size() < t.readOff {
+			tl.scanWanted.Store(true)
+			return total, nil
+		}
+		if !t.live {
+			// Rotated, deleted or a copy: nothing more will be written.
+			tl.finish(t)
+			return total, nil
+		}
+		return total, nil
+	}
+	return total, nil
+}
+
+// consume splits the n bytes just read (after buf[:bufN]) into lines.
+func (tl *Tailer) consume(t *File, n int) error {
+	data := t.buf[:t.bufN+n]
+	base := t.readOff - int64(t.bufN)
+	t.readOff += int64(n)
+	pos := 0
+	for {
+		i := bytes.IndexByte(data[pos:], '\n')
+		if i < 0 {
+			break
+		}
+		line := data[pos : pos+i]
+		if i > 0 && line[i-1] == '\r' {
+			line = line[:i-1]
+		}
+		join := t.midLine
+		t.midLine = false
+		pos += i + 1
+		if err := t.sink.Line(line, base+int64(pos), join); err != nil {
+			// Stopping: leave the rest unread (it is not acknowledged).
+			t.bufN = 0
+			return err
+		}
+	}
+	rest := data[pos:]
+	if len(rest) == len(t.buf) {
+		// A line longer than the buffer: take this piece now.
+		join := t.midLine
+		t.midLine = true
+		t.bufN = 0
+		return t.sink.Line(rest, base+int64(len(data)), join)
+	}
+	t.bufN = copy(t.buf, rest)
+	return nil
+}
+
+// FlushIdle completes the pending events of files no data has come from
+// for idle (logs.multiline.idle_timeout); it returns the earliest time
+// another one becomes due.
+func (tl *Tailer) FlushIdle(now time.Time, idle time.Duration) (time.Time, bool) {
+	var next time.Time
+	found := false
+	for _, t := range tl.files {
+		if t.midLine || t.state != stActive || !t.sink.Pending() {
+			continue
+		}
+		due := t.lastData.Add(idle)
+		if !now.Before(due) {
+			if err := t.sink.Flush(); err != nil {
+				return next, found
+			}
+			continue
+		}
+		if !found || due.Before(next) {
+			next, found = due, true
+		}
+	}
+	return next, found
+}
