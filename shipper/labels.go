@@ -1,9 +1,7 @@
 package shipper
 
 import (
-	"fmt"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,57 +39,37 @@ func (s *Shipper) stream(gpath string) *stream {
 	return st
 }
 
-var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+// label is one Loki stream label.
+type label struct{ name, value string }
 
-// builtinLabels are set by the shipper; external labels cannot replace them.
-var builtinLabels = []string{"cluster", "namespace", "pod", "component", "container", "filename"}
-
-func externalLabels(m map[string]string) (string, error) {
-	var b strings.Builder
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		if !labelName.MatchString(k) {
-			return "", fmt.Errorf("loki.external_labels: invalid label name %q", k)
-		}
-		for _, bl := range builtinLabels {
-			if k == bl {
-				return "", fmt.Errorf("loki.external_labels: %q is set by the agent", k)
-			}
-		}
-		keys = append(keys, k)
+func sortedLabels(m map[string]string) []label {
+	ls := make([]label, 0, len(m))
+	for k, v := range m {
+		ls = append(ls, label{k, v})
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		b.WriteString(k + "=" + strconv.Quote(m[k]) + "\x00")
-	}
-	return b.String(), nil
+	sort.Slice(ls, func(i, j int) bool { return ls[i].name < ls[j].name })
+	return ls
 }
 
-// streamLabels renders a group's Loki labels, sorted by name.
+// streamLabels renders a group's Loki labels, sorted by name; empty
+// values are left out.
 func (s *Shipper) streamLabels(component, filename string) string {
 	id := s.opts.Identity
-	type kv struct{ k, v string }
-	all := []kv{
+	all := append([]label{
 		{"cluster", id.Cluster}, {"namespace", id.Namespace}, {"pod", id.Pod},
 		{"component", component}, {"container", s.opts.Logs.Container}, {"filename", filename},
-	}
-	for _, e := range strings.Split(s.extLabels, "\x00") {
-		if k, v, ok := strings.Cut(e, "="); ok {
-			u, _ := strconv.Unquote(v)
-			all = append(all, kv{k, u})
-		}
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].k < all[j].k })
+	}, s.extLabels...)
+	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
 	var b strings.Builder
 	b.WriteByte('{')
-	for _, e := range all {
-		if e.v == "" {
+	for _, l := range all {
+		if l.value == "" {
 			continue
 		}
 		if b.Len() > 1 {
 			b.WriteString(", ")
 		}
-		b.WriteString(e.k + "=" + strconv.Quote(e.v))
+		b.WriteString(l.name + "=" + strconv.Quote(l.value))
 	}
 	b.WriteByte('}')
 	return b.String()

@@ -202,7 +202,9 @@ func TestPushHeadersAndAuth(t *testing.T) {
 	}
 }
 
-// TestNewFailsFast: bad settings are startup errors, not push failures.
+// TestNewFailsFast: bad settings are startup errors, not push failures:
+// those a configuration file can have fail its validation, those of the
+// filesystem fail New.
 func TestNewFailsFast(t *testing.T) {
 	dir := t.TempDir()
 	notDir := filepath.Join(dir, "file")
@@ -222,6 +224,11 @@ func TestNewFailsFast(t *testing.T) {
 		opts := testOptions(t, dir)
 		opts.Loki.URL = "http://127.0.0.1:1"
 		mutate(&opts)
+		cfg := config.Default()
+		cfg.Logs, cfg.Loki = opts.Logs, opts.Loki
+		if err := cfg.Validate(); err != nil {
+			continue
+		}
 		if _, err := New(opts); err == nil {
 			t.Errorf("%s: New succeeded", name)
 		}

@@ -17,9 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,11 +47,12 @@ type Options struct {
 	Observers []logevent.Observer
 	// DrainTimeout bounds the shutdown: after ctx ends, reading stops, the
 	// batches in memory are pushed and acknowledged for at most this
-	// long, then the positions are saved.
+	// long, then the positions are saved. 0: what is not acknowledged
+	// yet is read again after a restart.
 	DrainTimeout time.Duration
 	// OnFirstPass is called once, after the first discovery and read pass.
 	OnFirstPass func()
-	// UserAgent for Loki requests.
+	// UserAgent for Loki requests ("flink-agent/<version>").
 	UserAgent string
 }
 
@@ -76,7 +75,7 @@ type Shipper struct {
 
 	streams     map[string]*stream      // by group
 	lokiStreams map[string]*loki.Stream // by labels
-	extLabels   string
+	extLabels   []label                 // loki.external_labels, sorted
 	hdrObs      []logevent.HeaderObserver
 
 	// The reader goroutine's.
@@ -88,44 +87,27 @@ type Shipper struct {
 	hdrEvent    logevent.Event
 }
 
-// New validates the options and prepares the shipper; it fails on what
-// would fail later anyway: an unwritable positions directory, unreadable
-// credential or TLS files, invalid labels.
+// New prepares the shipper from a validated configuration
+// (config.Config.Validate); it fails on what would fail later anyway: an
+// unwritable positions directory, an unreadable positions file, unreadable
+// credential or TLS files.
 func New(opts Options) (*Shipper, error) {
 	if opts.Registerer == nil {
 		return nil, errors.New("shipper: Options.Registerer is required")
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if opts.DrainTimeout <= 0 {
-		opts.DrainTimeout = 10 * time.Second
-	}
-	if opts.UserAgent == "" {
-		opts.UserAgent = "flink-agent"
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	lc, kc := opts.Logs, opts.Loki
-	def := config.Default()
 	s := &Shipper{
 		opts:        opts,
 		log:         opts.Logger.With("component", "shipper"),
-		poll:        orDefaultD(lc.PollInterval.D(), def.Logs.PollInterval.D()),
-		idle:        orDefaultD(lc.Multiline.IdleTimeout.D(), def.Logs.Multiline.IdleTimeout.D()),
-		sync:        orDefaultD(lc.SyncPeriod.D(), def.Logs.SyncPeriod.D()),
+		poll:        lc.PollInterval.D(),
+		idle:        lc.Multiline.IdleTimeout.D(),
+		sync:        lc.SyncPeriod.D(),
 		streams:     map[string]*stream{},
 		lokiStreams: map[string]*loki.Stream{},
-	}
-	if lc.Multiline.Mode != "" && lc.Multiline.Mode != "log4j" && lc.Multiline.Mode != "json" {
-		return nil, fmt.Errorf("logs.multiline.mode: %q is not log4j or json", lc.Multiline.Mode)
-	}
-	maxEvent := int(orDefault(int64(lc.Multiline.MaxEventBytes), int64(def.Logs.Multiline.MaxEventBytes)))
-	if maxEvent < 1024 {
-		return nil, errors.New("logs.multiline.max_event_bytes: must be at least 1KiB")
-	}
-	batchSize := int(orDefault(int64(kc.BatchBytes), int64(def.Loki.BatchBytes)))
-	maxBuf := orDefault(int64(lc.MaxBufferBytes), int64(def.Logs.MaxBufferBytes))
-	if maxBuf < int64(batchSize)+int64(maxEvent)+loki.EntryOverhead {
-		return nil, fmt.Errorf("logs.max_buffer_bytes: %d is less than loki.batch_bytes plus one maximal event (%d)", maxBuf, batchSize+maxEvent)
+		extLabels:   sortedLabels(kc.ExternalLabels),
 	}
 	var err error
 	if s.m, err = newMetrics(opts.Registerer, opts.Statsd, opts.Identity); err != nil {
@@ -134,49 +116,30 @@ func New(opts Options) (*Shipper, error) {
 	s.lines = multiline.New(multiline.Settings{
 		JSON:          lc.Multiline.Mode == "json",
 		StartPattern:  lc.Multiline.StartPattern.Regexp,
-		MaxEventBytes: maxEvent,
+		MaxEventBytes: int(lc.Multiline.MaxEventBytes),
 		Location:      time.Local,
 	})
 	s.red = redact.New(redactSettings(lc.Redaction), func(rule string) redact.Counter { return s.m.redactions.WithLabelValues(rule) })
-	if s.extLabels, err = externalLabels(kc.ExternalLabels); err != nil {
-		return nil, err
-	}
 	if kc.URL != "" {
 		client, err := loki.NewClient(kc, opts.UserAgent)
 		if err != nil {
 			return nil, err
 		}
-		s.queue = loki.NewQueue(maxBuf)
-		s.batch = loki.NewBatcher(s.queue, loki.BatchSettings{
-			MaxLineBytes: batchSize,
-			MaxWait:      orDefaultD(kc.BatchWait.D(), def.Loki.BatchWait.D()),
-		}, s.waitForMemory)
-		bo := loki.SendSettings{MinBackoff: kc.MinBackoff.D(), MaxBackoff: kc.MaxBackoff.D(), MaxRetries: kc.MaxRetries}
-		if bo.MinBackoff <= 0 {
-			bo.MinBackoff = 500 * time.Millisecond
-		}
-		if bo.MaxBackoff < bo.MinBackoff {
-			bo.MaxBackoff = 5 * time.Minute
-		}
-		s.send = loki.NewSender(client, s.queue, bo, s.m, s.log, s.acked)
+		s.queue = loki.NewQueue(int64(lc.MaxBufferBytes))
+		s.batch = loki.NewBatcher(s.queue, loki.BatchSettings{MaxLineBytes: int(kc.BatchBytes), MaxWait: kc.BatchWait.D()}, s.waitForMemory)
+		s.send = loki.NewSender(client, s.queue, loki.SendSettings{
+			MinBackoff: kc.MinBackoff.D(), MaxBackoff: kc.MaxBackoff.D(), MaxRetries: kc.MaxRetries,
+		}, s.m, s.log, s.acked)
 	}
 	for _, o := range opts.Observers {
 		if h, ok := o.(logevent.HeaderObserver); ok {
 			s.hdrObs = append(s.hdrObs, h)
 		}
 	}
-	for _, g := range lc.Paths {
-		if _, err := filepath.Match(g, ""); err != nil {
-			return nil, fmt.Errorf("logs.paths: invalid glob %q", g)
-		}
-	}
 	var restored []positions.Entry
 	firstStart := true
 	var w *positions.Writer
 	if len(lc.Paths) > 0 {
-		if lc.PositionsFile == "" {
-			return nil, errors.New("logs.positions_file: must be set when logs.paths is")
-		}
 		if err := positions.CheckDir(lc.PositionsFile); err != nil {
 			return nil, err
 		}
@@ -200,20 +163,6 @@ func New(opts Options) (*Shipper, error) {
 		s.saver = positions.NewSaver(w, s.tail.Positions)
 	}
 	return s, nil
-}
-
-func orDefault(v, d int64) int64 {
-	if v <= 0 {
-		return d
-	}
-	return v
-}
-
-func orDefaultD(v, d time.Duration) time.Duration {
-	if v <= 0 {
-		return d
-	}
-	return v
 }
 
 func redactSettings(c config.Redaction) redact.Settings {

@@ -5,6 +5,9 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -27,6 +30,7 @@ func (c *Config) Validate() error {
 		func() *Error { return c.Flink.BasicAuth.validate("flink.basic_auth") },
 		c.Logs.validate,
 		c.Loki.validate,
+		c.shipperBuffer,
 		func() *Error { return dogstatsdAddress("dogstatsd.address", c.DogStatsD.Address) },
 		c.PagerDuty.validate,
 		func() *Error {
@@ -124,7 +128,40 @@ func (l *Loki) validate() *Error {
 	if l.BearerTokenFile != "" && l.BasicAuth.Username != "" {
 		return &Error{Key: "loki.bearer_token_file", Msg: "cannot be used together with loki.basic_auth"}
 	}
-	return l.TLS.validate("loki.tls")
+	if e := l.TLS.validate("loki.tls"); e != nil {
+		return e
+	}
+	names := make([]string, 0, len(l.ExternalLabels))
+	for k := range l.ExternalLabels {
+		names = append(names, k)
+	}
+	sort.Strings(names) // the first bad one, the same every time
+	for _, k := range names {
+		if !labelName.MatchString(k) {
+			return &Error{Key: "loki.external_labels", Msg: fmt.Sprintf("invalid label name %q", k)}
+		}
+		if slices.Contains(lokiBuiltinLabels, k) {
+			return &Error{Key: "loki.external_labels", Msg: fmt.Sprintf("%q is set by the agent", k)}
+		}
+	}
+	return nil
+}
+
+// lokiBuiltinLabels are the stream labels the shipper sets itself;
+// loki.external_labels cannot replace them.
+var lokiBuiltinLabels = []string{"cluster", "namespace", "pod", "component", "container", "filename"}
+
+var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// shipperBuffer: the shipper's memory budget must hold a full batch and
+// one more event of the largest size, each entry counted with 96 bytes of
+// overhead (shipper/internal/loki.EntryOverhead); less could stall it.
+func (c *Config) shipperBuffer() *Error {
+	need := c.Loki.BatchBytes + c.Logs.Multiline.MaxEventBytes + 96
+	if c.Logs.MaxBufferBytes < need {
+		return &Error{Key: "logs.max_buffer_bytes", Msg: fmt.Sprintf("%d is less than loki.batch_bytes plus one maximal event (%d)", c.Logs.MaxBufferBytes, need)}
+	}
+	return nil
 }
 
 func (p *PagerDuty) validate() *Error {

@@ -91,11 +91,15 @@ func main() {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(*logLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	if err := cfg.Validate(); err != nil {
+		log.Error("invalid configuration", "err", err)
+		os.Exit(2)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s, err := shipper.New(shipper.Options{
 		Logs: cfg.Logs, Loki: cfg.Loki, Identity: identity.FromEnv(os.Getenv),
-		Registerer: reg, Logger: log, DrainTimeout: cfg.Shutdown.Timeout.D(),
+		Registerer: reg, Logger: log, DrainTimeout: cfg.Shutdown.Timeout.D(), UserAgent: "flink-agent",
 	})
 	if err != nil {
 		log.Error("startup failed", "err", err)
