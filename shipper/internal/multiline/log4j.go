@@ -121,6 +121,9 @@ type header struct {
 	loggerStart, loggerEnd int
 	threadStart, threadEnd int
 	msgStart               int // where the message starts (after " - "), 0 if unknown
+	// json mode: logger and thread decoded from their keys (the parser's
+	// scratch, valid until the next line is parsed).
+	jsonLogger, jsonThread []byte
 }
 
 // parseHeader reads level, logger and thread after a 23-byte timestamp.

@@ -44,6 +44,8 @@ type Parser struct {
 	ts       tsParser
 	loggers  interner
 	threads  interner
+	rec      jsonRecord // json mode's scratch
+	scratch  [3][]byte  // decoded json values with escapes
 }
 
 // New returns a parser for s.
@@ -168,7 +170,7 @@ func (g *Grouper) start(line []byte, end int64, start bool) {
 	g.ts = 0
 	g.hdr = header{}
 	if g.p.json {
-		g.ts = parseJSON(g.ev, &g.hdr)
+		g.ts = g.p.parseJSON(g.ev, &g.hdr)
 		return
 	}
 	if start && isLog4jTime(g.ev) {
@@ -222,11 +224,17 @@ func (g *Grouper) flush() error {
 	h := &g.hdr
 	ev := &g.out
 	*ev = Event{Text: g.ev, Lines: g.lines, End: g.end, Time: g.ts, Level: h.level, MsgStart: h.msgStart}
-	if h.loggerEnd > h.loggerStart {
+	switch {
+	case h.loggerEnd > h.loggerStart:
 		ev.Logger = g.p.loggers.get(g.ev[h.loggerStart:h.loggerEnd])
+	case h.jsonLogger != nil:
+		ev.Logger = g.p.loggers.get(h.jsonLogger)
 	}
-	if h.threadEnd > h.threadStart {
+	switch {
+	case h.threadEnd > h.threadStart:
 		ev.Thread = g.p.threads.get(g.ev[h.threadStart:h.threadEnd])
+	case h.jsonThread != nil:
+		ev.Thread = g.p.threads.get(h.jsonThread)
 	}
 	if err := g.emit(ev); err != nil {
 		return err
