@@ -121,7 +121,11 @@ func New(opts Options) (*Shipper, error) {
 	})
 	s.red = redact.New(redactSettings(lc.Redaction), func(rule string) redact.Counter { return s.m.redactions.WithLabelValues(rule) })
 	if kc.URL != "" {
-		client, err := loki.NewClient(kc, opts.UserAgent)
+		hc, err := lokiHTTPClient(kc)
+		if err != nil {
+			return nil, err
+		}
+		client, err := loki.NewClient(loki.ClientSettings{URL: kc.URL, TenantID: kc.TenantID, Headers: kc.Headers, UserAgent: opts.UserAgent}, hc)
 		if err != nil {
 			return nil, err
 		}

@@ -11,21 +11,14 @@ package loki
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/flink-agent/flink-agent/internal/config"
 )
 
 // PushPath is Loki's push endpoint, appended to a URL without a path.
@@ -61,127 +54,44 @@ type Result struct {
 	Err     error // describes a failure, with the response body's start
 }
 
-// Client sends push requests. It is safe for one sender goroutine; the
-// credentials it reads from files are re-read after a 401 or 403 so that a
-// rotated Secret is picked up.
+// ClientSettings say where pushes go and what they carry besides the
+// body; they are validated by internal/config.
+type ClientSettings struct {
+	URL       string            // loki.url: Loki's base URL (PushPath is added) or the push endpoint
+	TenantID  string            // loki.tenant_id: X-Scope-OrgID
+	Headers   map[string]string // loki.headers
+	UserAgent string
+}
+
+// Client sends push requests through a ready *http.Client, which carries
+// the transport settings: TLS, credentials, proxy, timeout.
 type Client struct {
 	url     string
 	hc      *http.Client
 	headers http.Header
-
-	mu           sync.Mutex
-	username     string
-	passwordFile string
-	tokenFile    string
-	authz        string // Authorization header value
 }
 
-// NewClient builds a client from the loki section. Unreadable credential
-// or TLS files are errors now, at startup, not at the first push.
-func NewClient(cfg config.Loki, userAgent string) (*Client, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("loki.url: invalid URL %q", cfg.URL)
+// NewClient returns a client for s that sends through hc.
+func NewClient(s ClientSettings, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return nil, fmt.Errorf("loki.url: %w", err)
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = PushPath
 	}
-	tlsCfg, err := tlsConfig(cfg.TLS)
-	if err != nil {
-		return nil, err
-	}
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       tlsCfg,
-		TLSHandshakeTimeout:   10 * time.Second,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: cfg.Timeout.D(),
-		ForceAttemptHTTP2:     true,
-	}
-	c := &Client{
-		url:          u.String(),
-		hc:           &http.Client{Transport: tr, Timeout: cfg.Timeout.D()},
-		headers:      http.Header{},
-		username:     cfg.BasicAuth.Username,
-		passwordFile: cfg.BasicAuth.PasswordFile,
-		tokenFile:    cfg.BearerTokenFile,
-	}
-	for k, v := range cfg.Headers {
+	c := &Client{url: u.String(), hc: hc, headers: http.Header{}}
+	for k, v := range s.Headers {
 		c.headers.Set(k, v)
 	}
-	if cfg.TenantID != "" {
-		c.headers.Set("X-Scope-OrgID", cfg.TenantID)
+	if s.TenantID != "" {
+		c.headers.Set("X-Scope-OrgID", s.TenantID)
 	}
 	c.headers.Set("Content-Type", "application/x-protobuf")
-	c.headers.Set("User-Agent", userAgent)
-	if err := c.loadAuth(); err != nil {
-		return nil, err
+	if s.UserAgent != "" {
+		c.headers.Set("User-Agent", s.UserAgent)
 	}
 	return c, nil
-}
-
-func (c *Client) loadAuth() error {
-	var authz string
-	switch {
-	case c.tokenFile != "":
-		b, err := os.ReadFile(c.tokenFile)
-		if err != nil {
-			return fmt.Errorf("loki.bearer_token_file: %w", err)
-		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return fmt.Errorf("loki.bearer_token_file: %s is empty", c.tokenFile)
-		}
-		authz = "Bearer " + tok
-	case c.username != "":
-		var pw string
-		if c.passwordFile != "" {
-			b, err := os.ReadFile(c.passwordFile)
-			if err != nil {
-				return fmt.Errorf("loki.basic_auth.password_file: %w", err)
-			}
-			pw = strings.TrimRight(string(b), "\r\n")
-		}
-		req := &http.Request{Header: http.Header{}}
-		req.SetBasicAuth(c.username, pw)
-		authz = req.Header.Get("Authorization")
-	}
-	c.mu.Lock()
-	c.authz = authz
-	c.mu.Unlock()
-	return nil
-}
-
-func tlsConfig(t config.TLS) (*tls.Config, error) {
-	cfg := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("loki.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("loki.tls.ca_file: no PEM certificate in %s", t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
-			return nil, fmt.Errorf("loki.tls.cert_file/key_file: %w", err)
-		}
-		// Read per handshake so that a renewed certificate (cert-manager)
-		// is used without a restart.
-		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			c, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-			if err != nil {
-				return nil, err
-			}
-			return &c, nil
-		}
-	}
-	return cfg, nil
 }
 
 // Push sends one snappy-compressed protobuf PushRequest.
@@ -193,11 +103,6 @@ func (c *Client) Push(ctx context.Context, body []byte) Result {
 	for k, v := range c.headers {
 		req.Header[k] = v
 	}
-	c.mu.Lock()
-	if c.authz != "" {
-		req.Header.Set("Authorization", c.authz)
-	}
-	c.mu.Unlock()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return Result{Outcome: Retry, Reason: "network", Err: err, Ignored: -1}
@@ -205,17 +110,11 @@ func (c *Client) Push(ctx context.Context, body []byte) Result {
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection
-	r := Classify(resp.StatusCode, resp.Header.Get("Retry-After"), msg, time.Now())
-	if r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden {
-		if err := c.loadAuth(); err != nil {
-			r.Err = fmt.Errorf("%w (re-reading credentials: %v)", r.Err, err)
-		}
-	}
-	return r
+	return classify(resp.StatusCode, resp.Header.Get("Retry-After"), msg, time.Now())
 }
 
-// Classify maps a push response to its outcome.
-func Classify(status int, retryAfter string, body []byte, now time.Time) Result {
+// classify maps a push response to its outcome.
+func classify(status int, retryAfter string, body []byte, now time.Time) Result {
 	r := Result{Status: status, Ignored: -1}
 	switch {
 	case status/100 == 2:
@@ -223,7 +122,7 @@ func Classify(status int, retryAfter string, body []byte, now time.Time) Result 
 		return r
 	case status == http.StatusBadRequest:
 		r.Outcome = Rejected
-		r.Reason = RejectReason(body)
+		r.Reason = rejectReason(body)
 		r.Ignored = ignoredCount(body)
 	case status == http.StatusTooManyRequests:
 		r.Outcome, r.Reason = Retry, "rate_limited"
@@ -268,8 +167,8 @@ var reasons = []struct {
 	{"stream_limit", []string{"stream limit", "maximum active stream"}},
 }
 
-// RejectReason names why Loki rejected entries with a 400.
-func RejectReason(body []byte) string {
+// rejectReason names why Loki rejected entries with a 400.
+func rejectReason(body []byte) string {
 	lower := strings.ToLower(string(body))
 	for _, r := range reasons {
 		for _, s := range r.substr {
