@@ -21,8 +21,8 @@ import (
 	"time"
 )
 
-// PushPath is Loki's push endpoint, appended to a URL without a path.
-const PushPath = "/loki/api/v1/push"
+// pushPath is Loki's push endpoint, appended to a URL without a path.
+const pushPath = "/loki/api/v1/push"
 
 // Outcome is what a push attempt means for its batch.
 type Outcome int
@@ -57,7 +57,7 @@ type Result struct {
 // ClientSettings say where pushes go and what they carry besides the
 // body; they are validated by internal/config.
 type ClientSettings struct {
-	URL       string            // loki.url: Loki's base URL (PushPath is added) or the push endpoint
+	URL       string            // loki.url: Loki's base URL (pushPath is added) or the push endpoint
 	TenantID  string            // loki.tenant_id: X-Scope-OrgID
 	Headers   map[string]string // loki.headers
 	UserAgent string
@@ -78,7 +78,7 @@ func NewClient(s ClientSettings, hc *http.Client) (*Client, error) {
 		return nil, fmt.Errorf("loki.url: %w", err)
 	}
 	if u.Path == "" || u.Path == "/" {
-		u.Path = PushPath
+		u.Path = pushPath
 	}
 	c := &Client{url: u.String(), hc: hc, headers: http.Header{}}
 	for k, v := range s.Headers {

@@ -23,9 +23,6 @@ func (a *Ack) Commit(end int64) { a.committed.Store(end) }
 // Committed is the acknowledged offset, the one saved.
 func (a *Ack) Committed() int64 { return a.committed.Load() }
 
-// Handed is the end of the last event handed on.
-func (a *Ack) Handed() int64 { return a.handed }
-
 // Settled reports whether every event handed on is acknowledged.
 func (a *Ack) Settled() bool { return a.committed.Load() >= a.handed }
 

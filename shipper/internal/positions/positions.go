@@ -68,9 +68,9 @@ func fileEntryOf(e Entry) fileEntry {
 // ErrCorrupt wraps a positions file that exists but cannot be used.
 var ErrCorrupt = errors.New("positions file is unreadable")
 
-// AckSuffix names the file saved after every acknowledged batch, beside
+// ackSuffix names the file saved after every acknowledged batch, beside
 // the positions file.
-const AckSuffix = ".ack"
+const ackSuffix = ".ack"
 
 // Load reads the positions: the newer of the durable positions file and
 // its acknowledgement file (see Writer), and the sequence number to
@@ -92,7 +92,7 @@ func Load(path string) ([]Entry, uint64, error) {
 			corrupt = fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 		}
 	}
-	if ab, err := os.ReadFile(path + AckSuffix); err == nil {
+	if ab, err := os.ReadFile(path + ackSuffix); err == nil {
 		if body, ok := unframe(ab); ok {
 			if ack, aseq, err = decode(body); err != nil {
 				ack = nil

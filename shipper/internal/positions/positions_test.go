@@ -45,9 +45,9 @@ func TestPositionsFiles(t *testing.T) {
 		t.Errorf("shorter ack: %+v seq %d", got, seq)
 	}
 	// Torn acknowledgement (a node crash mid-write): its CRC fails.
-	b, _ := os.ReadFile(path + AckSuffix)
+	b, _ := os.ReadFile(path + ackSuffix)
 	b[40] ^= 0xff
-	must(os.WriteFile(path+AckSuffix, b, 0o644))
+	must(os.WriteFile(path+ackSuffix, b, 0o644))
 	if got, seq, _ := Load(path); seq != 3 || got[0].Offset != 300 {
 		t.Errorf("torn ack: %+v seq %d", got, seq)
 	}
@@ -60,7 +60,7 @@ func TestPositionsFiles(t *testing.T) {
 		t.Errorf("damaged durable: %+v %v", got, err)
 	}
 	// Both damaged: an error that says so.
-	must(os.WriteFile(path+AckSuffix, []byte("garbage"), 0o644))
+	must(os.WriteFile(path+ackSuffix, []byte("garbage"), 0o644))
 	if _, _, err := Load(path); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("both damaged: %v", err)
 	}

@@ -35,7 +35,7 @@ type Writer struct {
 	ack  *os.File
 }
 
-// NewWriter writes path (and path + AckSuffix), numbering saves after seq
+// NewWriter writes path (and path + ackSuffix), numbering saves after seq
 // (from Load).
 func NewWriter(path string, seq uint64) *Writer {
 	return &Writer{path: path, tmp: path + ".tmp", seq: seq}
@@ -85,7 +85,7 @@ func (w *Writer) Write(entries []Entry, durable bool) error {
 	b := w.encode(entries)
 	if !durable {
 		if w.ack == nil {
-			f, err := os.OpenFile(w.path+AckSuffix, os.O_RDWR|os.O_CREATE, 0o644)
+			f, err := os.OpenFile(w.path+ackSuffix, os.O_RDWR|os.O_CREATE, 0o644)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,67 @@
+package shipper
+
+import (
+	"context"
+	"time"
+
+	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+)
+
+// acked saves the positions after the sender acknowledged a batch.
+func (s *Shipper) acked() {
+	if s.saver == nil {
+		return
+	}
+	s.saver.Changed()
+	if err := s.saver.Save(false); err != nil {
+		s.log.Error("saving positions failed", "err", err)
+	}
+}
+
+func (s *Shipper) positionsChanged() {
+	if s.saver != nil {
+		s.saver.Changed()
+	}
+}
+
+// housekeeping saves the positions durably every sync period and publishes
+// the lag gauges.
+func (s *Shipper) housekeeping(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	syncT := time.NewTicker(s.sync)
+	defer syncT.Stop()
+	lagT := time.NewTicker(time.Second)
+	defer lagT.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-syncT.C:
+			if s.saver != nil {
+				if err := s.saver.Sync(); err != nil {
+					s.log.Error("saving positions failed", "err", err)
+				}
+			}
+		case <-lagT.C:
+			var lag float64
+			if s.queue != nil {
+				lag = s.queue.Lag(time.Now())
+			}
+			s.m.lag.Set(lag)
+			s.m.buffered.Set(float64(s.buffered()))
+			s.opts.Statsd.Gauge(dogstatsd.AgentLokiLag, lag)
+		}
+	}
+}
+
+func (s *Shipper) buffered() int64 {
+	if s.queue == nil {
+		return 0
+	}
+	return s.queue.Buffered()
+}
+
+// flushMetrics adds the reader's local counts to the metrics.
+func (s *Shipper) flushMetrics() {
+	s.m.flush(s.tail.TakeBytesRead(), s.tail.OpenFiles(), s.buffered())
+}
