@@ -7,7 +7,10 @@
 // Datadog events.
 //
 // The lines it knows are taken from the operator's source (see rules.go and
-// testdata/corpus/README.md). A Recognizer is a logevent.Observer, like
+// testdata/corpus/README.md). The Recognizer decides (which line, which
+// resource, one occurrence or two, news or repeat) and hands each occurrence
+// to its sinks: Prometheus counters, DogStatsD counts, Datadog events. It is
+// a logevent.Observer, like
 // logscan's Scanner: it runs on the shipper's reader goroutine, and events
 // that are not operator warnings or audit events cost a header parse and
 // nothing else.

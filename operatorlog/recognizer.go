@@ -3,12 +3,9 @@ package operatorlog
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/DataDog/datadog-go/v5/statsd"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
@@ -21,8 +18,7 @@ type Options struct {
 	// Registerer receives the metrics; required, never the default registry.
 	Registerer prometheus.Registerer
 	Statsd     *dogstatsd.Client // nil: DogStatsD disabled
-	Logger     *slog.Logger
-	Identity   identity.Identity
+	Identity   identity.Identity // its cluster names Datadog events' aggregation keys
 	// MaxResources bounds the resource label pairs; later resources are
 	// counted as resource_namespace="other", resource_name="other".
 	// Default 200.
@@ -33,6 +29,9 @@ type Options struct {
 	EventInterval time.Duration
 	// Clock is time.Now outside tests.
 	Clock func() time.Time
+	// Extra sinks get every occurrence after the standard ones
+	// (Prometheus, DogStatsD, Datadog events).
+	Extra []Sink
 }
 
 // Other is both resource labels' value once MaxResources resources are known.
@@ -46,42 +45,14 @@ const (
 	maxEventMessage = 300
 )
 
-// Metric names: a public contract (dashboards, alerts, README).
-const (
-	MetricDeployment = "flink_operator_deployment_failures_total"
-	MetricSnapshot   = "flink_operator_snapshot_failures_total"
-	MetricRollback   = "flink_operator_rollback_failures_total"
-	MetricJobManager = "flink_operator_jobmanager_unrecoverable_total"
-	MetricReconcile  = "flink_operator_reconcile_errors_total"
-)
-
-var families = [numFamilies]struct {
-	name, help string
-	statsd     dogstatsd.Metric
-	title      string
-}{
-	Deployment: {MetricDeployment, "Failed deployments and upgrades of Flink resources seen in the Flink Kubernetes Operator's log (JobManager containers failing, cancellation errors, rollbacks, failed session job submissions).",
-		dogstatsd.OperatorDeploymentFailures, "Flink deployment failed"},
-	Snapshot: {MetricSnapshot, "Savepoints and checkpoints triggered by the Flink Kubernetes Operator that failed, by snapshot (savepoint, checkpoint, or snapshot for a FlinkStateSnapshot).",
-		dogstatsd.OperatorSnapshotFailures, "Flink snapshot failed"},
-	Rollback: {MetricRollback, "Failed upgrades the Flink Kubernetes Operator could not roll back (missing HA metadata).",
-		dogstatsd.OperatorRollbackFailures, "Flink rollback not possible"},
-	JobManager: {MetricJobManager, "Lost or unhealthy JobManager deployments the Flink Kubernetes Operator could not recover (no HA metadata).",
-		dogstatsd.OperatorJobManagerUnrecoverable, "Flink JobManager lost and not recoverable"},
-	Reconcile: {MetricReconcile, "Reconciliations of Flink resources that ended in an exception in the Flink Kubernetes Operator.",
-		dogstatsd.OperatorReconcileErrors, "Flink operator reconciliation failing"},
-}
-
 // Recognizer counts the operator's troubles. Its methods are safe for
 // concurrent use; the shipper calls Observe from one goroutine.
 type Recognizer struct {
-	log      *slog.Logger
-	sd       *dogstatsd.Client
-	id       identity.Identity
 	maxRes   int
 	interval time.Duration
 	clock    func() time.Time
-	counters [numFamilies]*prometheus.CounterVec
+	events   bool // a sink sends Datadog events: worth deciding announcements
+	sinks    []Sink
 
 	mu        sync.Mutex
 	resources map[resource]bool
@@ -119,12 +90,8 @@ func New(o Options) (*Recognizer, error) {
 		return nil, fmt.Errorf("operatorlog: Options.Registerer is required")
 	}
 	r := &Recognizer{
-		log: o.Logger, sd: o.Statsd, id: o.Identity,
 		maxRes: o.MaxResources, interval: o.EventInterval, clock: o.Clock,
 		resources: map[resource]bool{}, last: map[key]occurrence{}, lastEvent: map[key]time.Time{},
-	}
-	if r.log == nil {
-		r.log = slog.New(slog.DiscardHandler)
 	}
 	if r.maxRes <= 0 {
 		r.maxRes = 200
@@ -135,16 +102,12 @@ func New(o Options) (*Recognizer, error) {
 	if r.clock == nil {
 		r.clock = time.Now
 	}
-	for f := range numFamilies {
-		labels := []string{"resource_namespace", "resource_name"}
-		if f == Snapshot {
-			labels = append(labels, "snapshot")
-		}
-		r.counters[f] = prometheus.NewCounterVec(prometheus.CounterOpts{Name: families[f].name, Help: families[f].help}, labels)
-		if err := o.Registerer.Register(r.counters[f]); err != nil {
-			return nil, fmt.Errorf("operatorlog metrics: %w", err)
-		}
+	prom, err := newPromSink(o.Registerer)
+	if err != nil {
+		return nil, err
 	}
+	r.sinks = append([]Sink{prom, statsdSink{o.Statsd}, &eventSink{sd: o.Statsd, cluster: o.Identity.Cluster, interval: r.interval}}, o.Extra...)
+	r.events = o.Statsd.Enabled() || len(o.Extra) > 0
 	return r, nil
 }
 
@@ -282,7 +245,7 @@ func (r *Recognizer) record(t time.Time, tr Trouble, line []byte) {
 	}
 	r.last[k] = occurrence{t: t, form: tr.form}
 	announce := false
-	if tr.Serious && r.sd.Enabled() && r.clock().Sub(t) <= r.interval {
+	if tr.Serious && r.events && r.clock().Sub(t) <= r.interval {
 		// Replayed old lines (catching up after a restart) are counted but
 		// do not announce what is long over.
 		if le, ok := r.lastEvent[k]; !ok || t.Sub(le) >= r.interval {
@@ -292,25 +255,13 @@ func (r *Recognizer) record(t time.Time, tr Trouble, line []byte) {
 	}
 	r.mu.Unlock()
 
-	labels := []string{res.ns, res.name}
-	if tr.Family == Snapshot {
-		labels = append(labels, tr.Snapshot)
-	}
-	r.counters[tr.Family].WithLabelValues(labels...).Inc()
-	tags := make([]string, 0, 3)
-	if res.ns != "" {
-		tags = append(tags, dogstatsd.Tag("resource_namespace", res.ns))
-	}
-	if res.name != "" {
-		tags = append(tags, dogstatsd.Tag("resource_name", res.name))
-	}
-	if tr.Family == Snapshot {
-		tags = append(tags, dogstatsd.Tag("snapshot", tr.Snapshot))
-	}
-	fam := families[tr.Family]
-	r.sd.Count(fam.statsd, 1, tags...)
+	tr.Namespace, tr.Name = res.ns, res.name
+	o := Occurrence{Time: t, Trouble: tr, Announce: announce}
 	if announce {
-		r.event(t, tr, res, line, tags)
+		o.Message = message(line)
+	}
+	for _, s := range r.sinks {
+		s.Occurred(&o)
 	}
 }
 
@@ -326,44 +277,20 @@ func (r *Recognizer) label(res resource) resource {
 	return res
 }
 
-func (r *Recognizer) event(t time.Time, tr Trouble, res resource, line []byte, tags []string) {
-	fam := families[tr.Family]
-	who := res.ns + "/" + res.name
-	if res == (resource{}) {
-		who = "the operator"
-	}
-	first := line
-	if i := bytes.IndexByte(first, '\n'); i >= 0 {
-		first = first[:i]
+// message is the first line's message, cut for an event.
+func message(line []byte) string {
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
 	}
 	var h Header
-	msg := string(first)
-	if ParseHeader(first, &h) {
+	msg := string(line)
+	if ParseHeader(line, &h) {
 		msg = string(h.Message)
 	}
 	if len(msg) > maxEventMessage {
 		msg = msg[:maxEventMessage] + "…"
 	}
-	text := fmt.Sprintf("Flink Kubernetes Operator log: %s\n\nFurther occurrences are counted in %s; the next event for %s is sent after %s.",
-		msg, fam.statsd.Name, who, r.interval)
-	keyParts := []string{"flink-agent:operator", tr.Family.String(), res.ns, res.name}
-	if r.id.Cluster != "" {
-		keyParts = append(keyParts[:1], append([]string{r.id.Cluster}, keyParts[1:]...)...)
-	}
-	alert := statsd.Error
-	if tr.Family == Snapshot {
-		alert = statsd.Warning
-	}
-	r.sd.Event(&statsd.Event{
-		Title:          fmt.Sprintf("%s: %s", fam.title, who),
-		Text:           text,
-		Timestamp:      t,
-		AggregationKey: strings.Join(keyParts, ":"),
-		Priority:       statsd.Normal,
-		SourceTypeName: "flink",
-		AlertType:      alert,
-		Tags:           tags,
-	})
+	return msg
 }
 
 func absDur(d time.Duration) time.Duration {

@@ -176,3 +176,38 @@ func TestUnrelatedLinesDoNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per run", n)
 	}
 }
+
+type recSink struct{ got []Occurrence }
+
+func (s *recSink) Occurred(o *Occurrence) { s.got = append(s.got, *o) }
+
+// TestExtraSink: a sink sees each occurrence once, with the capped labels,
+// and the message only when the occurrence is announced.
+func TestExtraSink(t *testing.T) {
+	s := &recSink{}
+	r, err := New(Options{Registerer: prometheus.NewRegistry(), Extra: []Sink{s}, MaxResources: 1, Clock: func() time.Time { return corpusNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range readEvents(t, "testdata/corpus/source/savepoint-grace.log") {
+		r.Scan(time.Time{}, ev)
+	}
+	r.Scan(time.Time{}, opLine(corpusNow, "prod", "orders", jmLost)) // a second resource: over the cap
+	if len(s.got) != 5 {
+		t.Fatalf("%d occurrences: %+v", len(s.got), s.got)
+	}
+	for i, o := range s.got[:4] {
+		if o.Trouble.Family != Snapshot || o.Trouble.Namespace != "flink" || o.Trouble.Name != "fraud-detector" || o.Trouble.Snapshot != Savepoint {
+			t.Errorf("%d: %+v", i, o.Trouble)
+		}
+		if o.Announce != (i == 2) || (o.Message != "") != o.Announce {
+			t.Errorf("%d: announce %v message %q", i, o.Announce, o.Message)
+		}
+	}
+	if !strings.HasPrefix(s.got[2].Message, "Savepoint attempt failed after grace period. Won't be retried again: ") {
+		t.Errorf("message %q", s.got[2].Message)
+	}
+	if o := s.got[4]; o.Trouble.Namespace != Other || o.Trouble.Name != Other || !o.Announce {
+		t.Errorf("over the cap: %+v", o)
+	}
+}

@@ -80,7 +80,7 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, gather promethe
 	// The Flink Kubernetes Operator's troubles, when this agent tails the
 	// operator's log (Flink's own events are skipped at once).
 	op, err := operatorlog.New(operatorlog.Options{
-		Registerer: wreg, Statsd: sd, Logger: log.With("part", "operatorlog"), Identity: id,
+		Registerer: wreg, Statsd: sd, Identity: id,
 	})
 	if err != nil {
 		return nil, err
