@@ -10,10 +10,9 @@
 // testdata/corpus/README.md). The Recognizer decides (which line, which
 // resource, one occurrence or two, news or repeat) and hands each occurrence
 // to its sinks: Prometheus counters, DogStatsD counts, Datadog events. It is
-// a logevent.Observer, like
-// logscan's Scanner: it runs on the shipper's reader goroutine, and events
-// that are not operator warnings or audit events cost a header parse and
-// nothing else.
+// a logevent.Observer, like logscan's Scanner: it runs on the shipper's
+// reader goroutine, and events that are not operator warnings or audit
+// events cost a header parse and nothing else.
 package operatorlog
 
 import (
