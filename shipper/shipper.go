@@ -291,16 +291,17 @@ func (s *Shipper) emit(f *tail.File, st *stream, ev *multiline.Event) error {
 			s.m.countException(st.comp, c)
 		}
 	}
-	level := ""
+	meta := loki.Meta{Logger: ev.Logger, Thread: ev.Thread, ResourceNamespace: ev.ResourceNamespace, ResourceName: ev.ResourceName}
 	if ev.Level != multiline.LevelUnknown {
-		level = ev.Level.String()
+		meta.Level = ev.Level.String()
 	}
 	if len(s.opts.Observers) > 0 {
 		e := &s.event
 		e.Time = time.Unix(0, ts)
 		e.Line = out
-		e.Level = level
+		e.Level = meta.Level
 		e.Logger, e.Thread = ev.Logger, ev.Thread
+		e.ResourceNamespace, e.ResourceName = ev.ResourceNamespace, ev.ResourceName
 		e.File, e.Component = f.Path(), st.compName
 		for _, o := range s.opts.Observers {
 			o.Observe(e)
@@ -309,7 +310,7 @@ func (s *Shipper) emit(f *tail.File, st *stream, ev *multiline.Event) error {
 	}
 	if s.batch == nil {
 		f.Ack.Commit(ev.End)
-	} else if err := s.batch.Add(st.loki, ts, out, level, ev.Logger, ev.Thread, positions.Mark{Ack: &f.Ack, End: ev.End}, s.nowNano); err != nil {
+	} else if err := s.batch.Add(st.loki, ts, out, &meta, positions.Mark{Ack: &f.Ack, End: ev.End}, s.nowNano); err != nil {
 		return err
 	}
 	f.Ack.Hand(ev.End)

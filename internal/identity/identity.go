@@ -12,6 +12,9 @@ import (
 const (
 	JobManager  = "jobmanager"
 	TaskManager = "taskmanager"
+	// Operator is the Flink Kubernetes Operator's pod (its log in the
+	// operator's layout; see operatorlog).
+	Operator = "operator"
 )
 
 // Identity of the pod the agent runs in.
@@ -20,7 +23,7 @@ type Identity struct {
 	Namespace string // POD_NAMESPACE
 	Pod       string // POD_NAME
 	Node      string // NODE_NAME
-	Component string // FLINK_COMPONENT: jobmanager | taskmanager (or inferred)
+	Component string // FLINK_COMPONENT: jobmanager | taskmanager | operator (or inferred)
 }
 
 // FromEnv reads the identity; getenv is os.Getenv outside tests.
@@ -35,7 +38,9 @@ func FromEnv(getenv func(string) string) Identity {
 }
 
 // ComponentFromFile infers the component from a Flink log file name
-// (flink-<user>-<service>-<id>-<host>.log), or "" when it cannot tell.
+// (flink-<user>-<service>-<id>-<host>.log) or the operator's
+// (flink-kubernetes-operator.log, the chart's log4j snippet), or "" when it
+// cannot tell.
 func ComponentFromFile(path string) string {
 	base := filepath.Base(path)
 	switch {
@@ -45,6 +50,8 @@ func ComponentFromFile(path string) string {
 		strings.Contains(base, "kubernetes-application"), strings.Contains(base, "jobmanager"),
 		strings.Contains(base, "standalonejob"):
 		return JobManager
+	case strings.Contains(base, "kubernetes-operator"):
+		return Operator
 	}
 	return ""
 }

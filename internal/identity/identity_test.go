@@ -12,7 +12,9 @@ func TestComponentFromFlinkLogNames(t *testing.T) {
 		"/opt/flink/log/flink--kubernetes-session-0-sess-1.log":                     JobManager,
 		"/opt/flink/log/flink--taskexecutor-0-host.log.3":                           TaskManager,
 		"/opt/flink/log/flink--kubernetes-taskmanager-0-orders-taskmanager-1-2.log": TaskManager,
-		"/opt/flink/log/gc.log": "",
+		"/opt/flink/log/flink-kubernetes-operator.log":                              Operator,
+		"/opt/flink/log/flink-kubernetes-operator.log.2":                            Operator,
+		"/opt/flink/log/gc.log":                                                     "",
 	} {
 		if got := ComponentFromFile(file); got != want {
 			t.Errorf("%s: %q, want %q", file, got, want)

@@ -9,13 +9,16 @@ import "time"
 
 // Event is one log record after multiline grouping and redaction.
 type Event struct {
-	Time      time.Time // from the line; the read time when it has none
-	Line      []byte    // the whole event, lines joined by '\n'; valid only during Observe
-	Level     string    // lower-case (info, warn, …); "" when unknown
-	Logger    string
-	Thread    string
-	File      string // path of the file it was read from
-	Component string // jobmanager, taskmanager or ""
+	Time   time.Time // from the line; the read time when it has none
+	Line   []byte    // the whole event, lines joined by '\n'; valid only during Observe
+	Level  string    // lower-case (info, warn, …); "" when unknown
+	Logger string
+	Thread string
+	// The Kubernetes resource a Flink Kubernetes Operator line is about
+	// (its "[namespace/name]"); "" in other layouts.
+	ResourceNamespace, ResourceName string
+	File                            string // path of the file it was read from
+	Component                       string // jobmanager, taskmanager, operator or ""
 }
 
 // Observer analyses events. Observe is called synchronously on the

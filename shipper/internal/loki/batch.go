@@ -97,9 +97,9 @@ func (b *Batch) stream(st *Stream) int {
 }
 
 // add appends one entry to st's stream.
-func (b *Batch) add(st *Stream, ts int64, line []byte, level, logger, thread string, mark positions.Mark) {
+func (b *Batch) add(st *Stream, ts int64, line []byte, m *Meta, mark positions.Mark) {
 	si := b.stream(st)
-	b.sbuf[si] = appendEntry(b.sbuf[si], ts, line, level, logger, thread)
+	b.sbuf[si] = appendEntry(b.sbuf[si], ts, line, m)
 	b.marks = append(b.marks, mark)
 	b.lines += len(line)
 }

@@ -34,7 +34,7 @@ func NewBatcher(q *Queue, s BatchSettings, wait func(freed <-chan struct{}) erro
 // Add appends an entry, read at now (unix nanoseconds), to the current
 // batch, waiting for memory when the budget is spent. An error comes from
 // wait: the entry was not added.
-func (b *Batcher) Add(st *Stream, ts int64, line []byte, level, logger, thread string, mark positions.Mark, now int64) error {
+func (b *Batcher) Add(st *Stream, ts int64, line []byte, m *Meta, mark positions.Mark, now int64) error {
 	need := int64(len(line)) + EntryOverhead
 	if b.cur != nil && len(b.cur.marks) > 0 && b.cur.lines+len(line) > b.s.MaxLineBytes {
 		b.handoff()
@@ -60,7 +60,7 @@ func (b *Batcher) Add(st *Stream, ts int64, line []byte, level, logger, thread s
 	if b.cur == nil {
 		b.cur = b.q.newBatch(now)
 	}
-	b.cur.add(st, ts, line, level, logger, thread, mark)
+	b.cur.add(st, ts, line, m, mark)
 	b.cur.bytes += need
 	return nil
 }

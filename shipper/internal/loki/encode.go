@@ -68,25 +68,38 @@ func tsSize(ts int64) (sec int64, nsec int32, n int) {
 	return sec, nsec, n
 }
 
-func entrySize(ts int64, lineLen int, level, logger, thread string) (int, int64, int32, int) {
+// Meta is an entry's structured metadata; empty values are left out.
+type Meta struct {
+	Level, Logger, Thread string
+	// The Kubernetes resource a Flink Kubernetes Operator line is about.
+	ResourceNamespace, ResourceName string
+}
+
+func entrySize(ts int64, lineLen int, m *Meta) (int, int64, int32, int) {
 	sec, nsec, tn := tsSize(ts)
 	n := 1 + sov(uint64(tn)) + tn + lenField(lineLen)
-	if level != "" {
-		n += metaField("level", level)
+	if m.Level != "" {
+		n += metaField("level", m.Level)
 	}
-	if logger != "" {
-		n += metaField("logger", logger)
+	if m.Logger != "" {
+		n += metaField("logger", m.Logger)
 	}
-	if thread != "" {
-		n += metaField("thread", thread)
+	if m.Thread != "" {
+		n += metaField("thread", m.Thread)
+	}
+	if m.ResourceNamespace != "" {
+		n += metaField("resource_namespace", m.ResourceNamespace)
+	}
+	if m.ResourceName != "" {
+		n += metaField("resource_name", m.ResourceName)
 	}
 	return n, sec, nsec, tn
 }
 
 // appendEntry appends one EntryAdapter as field 2 of a StreamAdapter. Empty
-// level, logger and thread are left out of its structured metadata.
-func appendEntry(b []byte, ts int64, line []byte, level, logger, thread string) []byte {
-	size, sec, nsec, tn := entrySize(ts, len(line), level, logger, thread)
+// metadata values are left out of its structured metadata.
+func appendEntry(b []byte, ts int64, line []byte, m *Meta) []byte {
+	size, sec, nsec, tn := entrySize(ts, len(line), m)
 	b = append(b, tagEntries)
 	b = appendVarint(b, uint64(size))
 	b = append(b, tagTimestamp)
@@ -104,14 +117,20 @@ func appendEntry(b []byte, ts int64, line []byte, level, logger, thread string) 
 		b = appendVarint(b, uint64(len(line)))
 		b = append(b, line...)
 	}
-	if level != "" {
-		b = appendMeta(b, "level", level)
+	if m.Level != "" {
+		b = appendMeta(b, "level", m.Level)
 	}
-	if logger != "" {
-		b = appendMeta(b, "logger", logger)
+	if m.Logger != "" {
+		b = appendMeta(b, "logger", m.Logger)
 	}
-	if thread != "" {
-		b = appendMeta(b, "thread", thread)
+	if m.Thread != "" {
+		b = appendMeta(b, "thread", m.Thread)
+	}
+	if m.ResourceNamespace != "" {
+		b = appendMeta(b, "resource_namespace", m.ResourceNamespace)
+	}
+	if m.ResourceName != "" {
+		b = appendMeta(b, "resource_name", m.ResourceName)
 	}
 	return b
 }

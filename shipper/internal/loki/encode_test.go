@@ -30,6 +30,7 @@ func TestEncoderMatchesPush(t *testing.T) {
 			ts                    int64
 			line                  string
 			level, logger, thread string
+			ns, name              string // an operator line's resource
 		}
 		var ents []entry
 		n := 1 + rng.IntN(300)
@@ -54,8 +55,14 @@ func TestEncoderMatchesPush(t *testing.T) {
 			if rng.IntN(3) == 0 {
 				e.thread = "Source: x (1/4)#0"
 			}
+			if rng.IntN(4) == 0 {
+				e.ns = "flink"
+			}
+			if rng.IntN(4) == 0 {
+				e.name = "orders-enrichment"
+			}
 			ents = append(ents, e)
-			b.add(e.g, e.ts, []byte(e.line), e.level, e.logger, e.thread, positions.Mark{})
+			b.add(e.g, e.ts, []byte(e.line), &Meta{Level: e.level, Logger: e.logger, Thread: e.thread, ResourceNamespace: e.ns, ResourceName: e.name}, positions.Mark{})
 		}
 		got, err := snappy.Decode(nil, enc.encode(b))
 		if err != nil {
@@ -78,6 +85,12 @@ func TestEncoderMatchesPush(t *testing.T) {
 				}
 				if e.thread != "" {
 					md = append(md, push.LabelAdapter{Name: "thread", Value: e.thread})
+				}
+				if e.ns != "" {
+					md = append(md, push.LabelAdapter{Name: "resource_namespace", Value: e.ns})
+				}
+				if e.name != "" {
+					md = append(md, push.LabelAdapter{Name: "resource_name", Value: e.name})
 				}
 				st.Entries = append(st.Entries, push.Entry{Timestamp: time.Unix(0, e.ts), Line: e.line, StructuredMetadata: md})
 			}

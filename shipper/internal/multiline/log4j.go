@@ -120,7 +120,10 @@ type header struct {
 	level                  Level
 	loggerStart, loggerEnd int
 	threadStart, threadEnd int
-	msgStart               int // where the message starts (after " - "), 0 if unknown
+	// The Flink Kubernetes Operator's "[namespace/name]" (its MDC).
+	nsStart, nsEnd     int
+	nameStart, nameEnd int
+	msgStart           int // where the message starts (after " - "), 0 if unknown
 	// json mode: logger and thread decoded from their keys (the parser's
 	// scratch, valid until the next line is parsed).
 	jsonLogger, jsonThread []byte
@@ -132,7 +135,7 @@ type header struct {
 // recognise is left empty rather than guessed.
 func parseHeader(line []byte, h *header) {
 	*h = header{}
-	if parseFlinkHeader(line, h) {
+	if parseFlinkHeader(line, h) || parseOperatorHeader(line, h) {
 		return
 	}
 	p := skipSpaces(line, 23)
@@ -208,6 +211,62 @@ func parseFlinkHeader(line []byte, h *header) bool {
 		return true
 	}
 	return false
+}
+
+// parseOperatorHeader reads the Flink Kubernetes Operator's layout, its
+// console pattern without colour codes:
+//
+//	%d %-30c{1.} [%-5level]%notEmpty{[%X{resource.namespace}/}%notEmpty{%X{resource.name}]} %msg%n
+//
+// "2026-12-02 03:00:00,000 o.a.f.k.o.o.SnapshotObserver   [WARN ][ns/app] msg":
+// the logger comes before the bracketed level, and the resource being
+// reconciled follows it. It reports false for anything else.
+func parseOperatorHeader(line []byte, h *header) bool {
+	if len(line) < 32 || line[23] != ' ' || line[24] == ' ' || line[24] == '[' {
+		return false
+	}
+	end := tokenEnd(line, 24)
+	if !isLoggerName(line[24:end]) {
+		return false
+	}
+	p := skipSpaces(line, end)
+	if p+3 > len(line) || line[p] != '[' {
+		return false
+	}
+	close := bytes.IndexByte(line[p:min(len(line), p+8)], ']')
+	if close < 0 {
+		return false
+	}
+	lv := parseLevel(bytes.TrimRight(line[p+1:p+close], " "))
+	if lv == LevelUnknown {
+		return false
+	}
+	p += close + 1
+	switch {
+	case p < len(line) && line[p] == '[': // [namespace/ then name]
+		slash := bytes.IndexByte(line[p:], '/')
+		if slash < 0 || bytes.IndexAny(line[p:p+slash], "] ") >= 0 {
+			return false
+		}
+		h.nsStart, h.nsEnd = p+1, p+slash
+		p += slash + 1
+		if e := bytes.IndexAny(line[p:], "] "); e >= 0 && line[p+e] == ']' {
+			h.nameStart, h.nameEnd = p, p+e
+			p += e + 1
+		}
+	case p < len(line) && line[p] != ' ': // name] without a namespace
+		e := bytes.IndexAny(line[p:], "] ")
+		if e < 0 || line[p+e] != ']' {
+			return false
+		}
+		h.nameStart, h.nameEnd = p, p+e
+		p += e + 1
+	}
+	if p < len(line) && line[p] == ' ' {
+		p++
+	}
+	h.level, h.loggerStart, h.loggerEnd, h.msgStart = lv, 24, end, p
+	return true
 }
 
 // thread records "[name]" starting at p and returns the position after it.

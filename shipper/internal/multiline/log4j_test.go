@@ -58,3 +58,45 @@ func TestDefaultStartPattern(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorHeader: the Flink Kubernetes Operator's layout (see
+// operatorlog): logger before the bracketed level, the resource after it.
+func TestOperatorHeader(t *testing.T) {
+	for _, tc := range []struct {
+		line                    string
+		level, logger, ns, name string
+		msg                     string
+	}{
+		{"2026-12-02 03:00:00,000 o.a.f.k.o.o.SnapshotObserver   [WARN ][flink/orders] Savepoint failed within grace period, retrying: x",
+			"warn", "o.a.f.k.o.o.SnapshotObserver", "flink", "orders", "Savepoint failed within grace period, retrying: x"},
+		{"2026-12-02 03:00:00,000 o.a.f.k.o.r.d.AbstractFlinkResourceReconciler [ERROR][prod/billing-v2] boom",
+			"error", "o.a.f.k.o.r.d.AbstractFlinkResourceReconciler", "prod", "billing-v2", "boom"},
+		{"2026-12-02 03:00:00,000 o.a.f.k.o.FlinkOperator        [INFO ] Starting Flink Kubernetes Operator",
+			"info", "o.a.f.k.o.FlinkOperator", "", "", "Starting Flink Kubernetes Operator"},
+		{"2026-12-02 03:00:00,000 i.j.o.p.e.EventProcessor       [DEBUG]cluster-scoped] msg", "debug", "i.j.o.p.e.EventProcessor", "", "cluster-scoped", "msg"},
+		{"2026-12-02 03:00:00,000 o.a.f.k.o.l.AuditUtils         [INFO ][flink/orders] >>> Event[Job]       | Warning | SAVEPOINTERROR  | x",
+			"info", "o.a.f.k.o.l.AuditUtils", "flink", "orders", ">>> Event[Job]       | Warning | SAVEPOINTERROR  | x"},
+		// Not the operator's: a bracket that is no level.
+		{"2026-12-02 03:00:00,000 o.a.Foo [main] msg", "", "", "", "", ""},
+	} {
+		var h header
+		b := []byte(tc.line)
+		parseHeader(b, &h)
+		lv := ""
+		if h.level != LevelUnknown {
+			lv = h.level.String()
+		}
+		msg := ""
+		if h.msgStart > 0 {
+			msg = string(b[h.msgStart:])
+		}
+		got := []string{lv, string(b[h.loggerStart:h.loggerEnd]), string(b[h.nsStart:h.nsEnd]), string(b[h.nameStart:h.nameEnd]), msg}
+		want := []string{tc.level, tc.logger, tc.ns, tc.name, tc.msg}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("%q:\n got %q\nwant %q", tc.line, got, want)
+				break
+			}
+		}
+	}
+}

@@ -44,6 +44,7 @@ type Parser struct {
 	ts       tsParser
 	loggers  interner
 	threads  interner
+	resnames interner   // operator resources' namespaces and names
 	rec      jsonRecord // json mode's scratch
 	scratch  [3][]byte  // decoded json values with escapes
 }
@@ -51,7 +52,7 @@ type Parser struct {
 // New returns a parser for s.
 func New(s Settings) *Parser {
 	p := &Parser{json: s.JSON, maxEvent: s.MaxEventBytes, ts: tsParser{loc: s.Location},
-		loggers: newInterner(internCap), threads: newInterner(internCap)}
+		loggers: newInterner(internCap), threads: newInterner(internCap), resnames: newInterner(internCap)}
 	if s.StartPattern != nil && s.StartPattern.String() != log4jStart {
 		p.startRE = s.StartPattern
 	}
@@ -61,14 +62,17 @@ func New(s Settings) *Parser {
 // Event is a complete event, or (for a Grouper's begin) the first line of
 // a log4j event just read.
 type Event struct {
-	Text     []byte // the lines joined by '\n'; valid only during the call
-	Lines    int
-	End      int64  // file offset after its last line: acknowledging it moves the file's position there
-	Time     int64  // unix nanoseconds, from the first line; 0: it has none
-	Level    Level  // Unknown when the line does not say
-	Logger   string // "" when unknown
-	Thread   string
-	MsgStart int // where the message starts in Text (after the log4j header), 0 if unknown
+	Text   []byte // the lines joined by '\n'; valid only during the call
+	Lines  int
+	End    int64  // file offset after its last line: acknowledging it moves the file's position there
+	Time   int64  // unix nanoseconds, from the first line; 0: it has none
+	Level  Level  // Unknown when the line does not say
+	Logger string // "" when unknown
+	Thread string
+	// The Kubernetes resource a Flink Kubernetes Operator line is about
+	// (its "[namespace/name]"); "" in other layouts.
+	ResourceNamespace, ResourceName string
+	MsgStart                        int // where the message starts in Text (after the log4j header), 0 if unknown
 }
 
 // Grouper assembles one file's events. Line takes each line in order;
@@ -235,6 +239,12 @@ func (g *Grouper) flush() error {
 		ev.Thread = g.p.threads.get(g.ev[h.threadStart:h.threadEnd])
 	case h.jsonThread != nil:
 		ev.Thread = g.p.threads.get(h.jsonThread)
+	}
+	if h.nsEnd > h.nsStart {
+		ev.ResourceNamespace = g.p.resnames.get(g.ev[h.nsStart:h.nsEnd])
+	}
+	if h.nameEnd > h.nameStart {
+		ev.ResourceName = g.p.resnames.get(g.ev[h.nameStart:h.nameEnd])
 	}
 	if err := g.emit(ev); err != nil {
 		return err
