@@ -6,6 +6,11 @@
 #   scripts/tools.sh            everything the tests need
 #   scripts/tools.sh loki flink one or more steps
 #   scripts/tools.sh promtail   the bench-compare peer (not part of "all")
+#
+# The flink and job steps run once per Flink version: FLINK_VERSION (the
+# test bed's default) and FLINK_VERSIONS ("test": also `make test`'s
+# compatibility versions, the default; "all": every version in
+# testbed/flink-versions.txt, for `make test-compat`; or a list).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,8 +19,15 @@ BIN=$CACHE/bin
 LOKI_VERSION=${LOKI_VERSION:-v3.5.7}
 STATSD_EXPORTER_VERSION=${STATSD_EXPORTER_VERSION:-v0.31.0}
 HELM_VERSION=${HELM_VERSION:-v3.19.5}
-FLINK_VERSION=${FLINK_VERSION:-1.20.0}
-MVN=(mvn -B -q --no-transfer-progress)
+VERSIONS_FILE=$ROOT/testbed/flink-versions.txt
+# flink_versions ROLE: the versions of testbed/flink-versions.txt with that
+# role (default, test), or all of them.
+flink_versions() {
+	awk -v role="$1" '!/^#/ && NF { if (role == "all" || $2 == role) print $1 }' "$VERSIONS_FILE"
+}
+FLINK_VERSION=${FLINK_VERSION:-$(flink_versions default)}
+FLINK_VERSIONS=${FLINK_VERSIONS:-test}
+MVN=(mvn -B -q --no-transfer-progress -Dstyle.color=never)
 
 mkdir -p "$BIN"
 log() { printf '[tools] %s\n' "$*" >&2; }
@@ -90,40 +102,77 @@ step_promtools() {
 
 # A runnable Flink: lib/ with the runtime and its dependencies, and the
 # flink-s3-fs-presto plugin under plugins/ where Flink's PluginManager looks.
-step_flink() {
-	local dir=$CACHE/flink-$FLINK_VERSION
+# Maven Central lacks the plugin for some patch releases (1.20.5 has none):
+# then the newest earlier patch of the same line is used — a plugin only
+# talks to Flink through its FileSystemFactory, stable within a line — and
+# plugins/s3-fs-presto/VERSION says which. A line without any (2.1) gets no
+# plugin; the S3 tests say so.
+step_flink() { # step_flink VERSION
+	local v=$1 dir=$CACHE/flink-$1
 	[ -f "$dir/.complete" ] && return 0
-	log "resolving Flink $FLINK_VERSION from Maven Central"
+	log "resolving Flink $v from Maven Central"
 	rm -rf "$dir"
-	"${MVN[@]}" -f "$ROOT/testbed/flinkdist/pom.xml" -Dflink.version="$FLINK_VERSION" \
+	"${MVN[@]}" -f "$ROOT/testbed/flinkdist/pom.xml" -Dflink.version="$v" \
 		org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
 		-DincludeScope=runtime -DoutputDirectory="$dir/lib"
-	"${MVN[@]}" -f "$ROOT/testbed/flinkdist/pom.xml" \
-		org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
-		-Dartifact="org.apache.flink:flink-s3-fs-presto:$FLINK_VERSION" \
-		-DoutputDirectory="$dir/plugins/s3-fs-presto"
+	local patch=${v##*.} line=${v%.*} p
+	for ((p = patch; p >= 0; p--)); do
+		if "${MVN[@]}" -f "$ROOT/testbed/flinkdist/pom.xml" \
+			org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+			-Dartifact="org.apache.flink:flink-s3-fs-presto:$line.$p" \
+			-DoutputDirectory="$dir/plugins/s3-fs-presto" >/dev/null 2>&1; then
+			echo "$line.$p" >"$dir/plugins/s3-fs-presto/VERSION"
+			[ "$line.$p" = "$v" ] || log "flink-s3-fs-presto $v is not on Maven Central: using $line.$p"
+			break
+		fi
+	done
+	if [ ! -f "$dir/plugins/s3-fs-presto/VERSION" ]; then
+		# Flink refuses to start with a plugin directory without jars.
+		rm -rf "$dir/plugins"
+		log "no flink-s3-fs-presto $line.x on Maven Central: Flink $v runs without S3"
+	fi
 	touch "$dir/.complete"
 }
 
-# The test bed's checkpointing job, rebuilt when its sources change.
-step_job() {
-	local out=$CACHE/flinkjob-$FLINK_VERSION.jar hash
+# The test bed's job for one Flink version, rebuilt when its sources change.
+# Each version builds in its own directory under the cache, so builds of
+# two versions never share target/.
+step_job() { # step_job VERSION
+	local v=$1 out=$CACHE/flinkjob-$1.jar hash
 	hash=$(cd "$ROOT/testbed/flinkjob" && find pom.xml src -type f | sort | xargs sha256sum | sha256sum | cut -c1-16)
 	[ -f "$out" ] && [ "$(cat "$out.sha" 2>/dev/null)" = "$hash" ] && return 0
-	log "building the test bed job for Flink $FLINK_VERSION"
-	"${MVN[@]}" -f "$ROOT/testbed/flinkjob/pom.xml" -Dflink.version="$FLINK_VERSION" package -DskipTests
-	cp "$ROOT/testbed/flinkjob/target/flinkjob.jar" "$out.tmp" && mv "$out.tmp" "$out"
+	log "building the test bed job for Flink $v"
+	local build=$CACHE/build/flinkjob-$v
+	rm -rf "$build"
+	"${MVN[@]}" -f "$ROOT/testbed/flinkjob/pom.xml" -Dflink.version="$v" -Dbuild.dir="$build" package -DskipTests
+	cp "$build/flinkjob.jar" "$out.tmp" && mv "$out.tmp" "$out"
 	echo "$hash" >"$out.sha"
 }
 
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(statsd helm promtools flink job loki)
-# One lock per step: two test runs at once (or a test run beside `make demo`)
-# wait for each other's build instead of writing the same files.
-for s in "${steps[@]}"; do
-	exec {lock}>"$CACHE/.lock-$s"
+case $FLINK_VERSIONS in
+test | all) FLINK_VERSIONS=$(flink_versions "$FLINK_VERSIONS") ;;
+esac
+# The default version first, then the others, each once.
+versions=("$FLINK_VERSION")
+for v in $FLINK_VERSIONS; do
+	[ "$v" = "$FLINK_VERSION" ] || versions+=("$v")
+done
+# One lock per step (and Flink version): two test runs at once (or a test
+# run beside `make demo`) wait for each other's build instead of writing
+# the same files.
+locked() { # locked NAME COMMAND...
+	local lock
+	exec {lock}>"$CACHE/.lock-$1"
 	flock "$lock"
-	"step_$s"
+	"${@:2}"
 	exec {lock}>&-
+}
+for s in "${steps[@]}"; do
+	case $s in
+	flink | job) for v in "${versions[@]}"; do locked "$s-$v" "step_$s" "$v"; done ;;
+	*) locked "$s" "step_$s" ;;
+	esac
 done
 log "tools ready in $CACHE"

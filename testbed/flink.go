@@ -214,11 +214,30 @@ func StartFlink(ctx context.Context, o FlinkOptions) (*Flink, error) {
 	restPort := ports[0]
 	f.restURL = "http://" + Addr(restPort)
 
+	ver, err := ParseVersion(o.Version)
+	if err != nil {
+		return fail(err)
+	}
+	if o.S3 != nil {
+		if _, err := os.Stat(filepath.Join(home, "plugins", "s3-fs-presto", "VERSION")); err != nil {
+			return fail(fmt.Errorf("flink %s has no flink-s3-fs-presto plugin (Maven Central has none for its line): S3 checkpoints need another version", o.Version))
+		}
+	}
 	cfg, err := flinkConfig(o, f, ports, tmp)
 	if err != nil {
 		return fail(err)
 	}
-	if err := os.WriteFile(filepath.Join(f.ConfDir, "config.yaml"), []byte(cfg), 0o644); err != nil {
+	// 1.19 and later read conf/config.yaml (standard YAML; 2.x reads nothing
+	// else); 1.18 reads only flink-conf.yaml, whose parser splits lines at
+	// ": " and keeps quotes.
+	confFile, conf := "config.yaml", cfg.yaml()
+	if !ver.AtLeast(1, 19) {
+		confFile = "flink-conf.yaml"
+		if conf, err = cfg.legacy(); err != nil {
+			return fail(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(f.ConfDir, confFile), []byte(conf), 0o644); err != nil {
 		return fail(err)
 	}
 	maxSize, maxFiles := o.LogMaxFileSize, o.LogMaxFiles
@@ -307,7 +326,7 @@ func StartFlink(ctx context.Context, o FlinkOptions) (*Flink, error) {
 
 var errTMExited = errors.New("taskmanager exited")
 
-func flinkConfig(o FlinkOptions, f *Flink, ports []int, tmp string) (string, error) {
+func flinkConfig(o FlinkOptions, f *Flink, ports []int, tmp string) (flinkConf, error) {
 	slots := o.Slots
 	if slots <= 0 {
 		slots = 8
@@ -327,7 +346,7 @@ func flinkConfig(o FlinkOptions, f *Flink, ports []int, tmp string) (string, err
 		tolerable = 0
 	}
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + " ms" }
-	c := map[string]string{
+	c := flinkConf{
 		"jobmanager.rpc.address":        "127.0.0.1",
 		"jobmanager.bind-host":          "127.0.0.1",
 		"jobmanager.rpc.port":           strconv.Itoa(ports[1]),
@@ -396,19 +415,42 @@ func flinkConfig(o FlinkOptions, f *Flink, ports []int, tmp string) (string, err
 	for k, v := range o.Extra {
 		c[k] = v
 	}
+	return c, nil
+}
+
+// flinkConf is a Flink configuration, key → value.
+type flinkConf map[string]string
+
+func (c flinkConf) keys() []string {
 	keys := make([]string, 0, len(c))
 	for k := range c {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	return keys
+}
+
+// yaml writes config.yaml: every value a JSON string, which is a YAML scalar.
+func (c flinkConf) yaml() string {
 	var b strings.Builder
 	b.WriteString("# written by testbed.StartFlink\n")
-	for _, k := range keys {
-		v, err := json.Marshal(c[k]) // a JSON string is a YAML scalar
-		if err != nil {
-			return "", err
-		}
+	for _, k := range c.keys() {
+		v, _ := json.Marshal(c[k])
 		fmt.Fprintf(&b, "%s: %s\n", k, v)
+	}
+	return b.String()
+}
+
+// legacy writes Flink 1.18's flink-conf.yaml: "key: value" lines, values
+// unquoted (its parser cuts a line at "#", so no value may hold one).
+func (c flinkConf) legacy() (string, error) {
+	var b strings.Builder
+	b.WriteString("# written by testbed.StartFlink\n")
+	for _, k := range c.keys() {
+		if strings.ContainsAny(c[k], "#\n") {
+			return "", fmt.Errorf("flink-conf.yaml cannot hold %s: %q", k, c[k])
+		}
+		fmt.Fprintf(&b, "%s: %s\n", k, c[k])
 	}
 	return b.String(), nil
 }

@@ -23,14 +23,6 @@ func CacheDir() string {
 	return filepath.Join(home, ".cache", "flink-agent")
 }
 
-// FlinkVersion is the Flink the test bed runs (FLINK_VERSION, as in tools.sh).
-func FlinkVersion() string {
-	if v := os.Getenv("FLINK_VERSION"); v != "" {
-		return v
-	}
-	return "1.20.0"
-}
-
 // Tool finds an installed tool in the cache's bin/ or on PATH. The error says
 // how to install it: a missing tool fails its test, it never skips it.
 func Tool(name string) (string, error) {
