@@ -95,8 +95,9 @@ func captured(t *testing.T, dir string, overrides map[string]string) (routes map
 	var m struct {
 		JobID string `json:"job_id"`
 		Files map[string]struct {
-			Path   string `json:"path"`
-			Status int    `json:"status"`
+			Path    string `json:"path"`
+			Status  int    `json:"status"`
+			Variant string `json:"variant"` // another moment's answer of a path
 		} `json:"files"`
 	}
 	if err := json.Unmarshal(raw, &m); err != nil {
@@ -107,7 +108,7 @@ func captured(t *testing.T, dir string, overrides map[string]string) (routes map
 		// One answer per path: the answer from before the first checkpoint
 		// and the second cluster's are served only through overrides; the
 		// metric-name listings answer requests without get=.
-		if e.Status != 200 || strings.Contains(name, "before_first") || strings.HasPrefix(name, "nocheckpointing_") {
+		if e.Status != 200 || e.Variant != "" || strings.Contains(name, "before_first") || strings.HasPrefix(name, "nocheckpointing_") {
 			continue
 		}
 		p, _, _ := strings.Cut(e.Path, "?")

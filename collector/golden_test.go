@@ -8,12 +8,14 @@ import (
 	"time"
 )
 
-// TestGoldenCaptured replays REST answers captured from real Flink 1.20.0
-// and 2.2.0 (testbed/cmd/capture): a first scrape right after the job
-// started (the baseline), then one after completed, declined and expired
+// TestGoldenCaptured replays REST answers captured from real Flink
+// (testbed/cmd/capture): 1.20.0 and 2.2.0 with the job's first shape, and
+// every version of testbed/flink-versions.txt (1.18.1 to 2.2.1) with the
+// paced source and the window. A first scrape right after the job started
+// (the baseline), then one after completed, declined and expired
 // checkpoints and a task failure with restarts.
 func TestGoldenCaptured(t *testing.T) {
-	for _, v := range []string{"1.20.0", "2.2.0"} {
+	for _, v := range []string{"1.20.0", "2.2.0", "1.18.1", "1.19.3", "1.20.5", "2.0.2", "2.1.3", "2.2.1"} {
 		t.Run(v, func(t *testing.T) {
 			dir := filepath.Join("testdata", "flink-"+v)
 			srv := newFixtureServer(t)

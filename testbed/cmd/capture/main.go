@@ -1,15 +1,20 @@
 // Command capture records real Flink REST answers for the collector's golden
 // tests. It starts a real cluster from the test bed, runs the checkpointing
-// job, makes checkpoints complete, get declined, expire and fail a task, and
-// saves what Flink's REST API answered into collector/testdata/flink-<version>/.
-// A second cluster without checkpointing records the "disabled" answers.
+// job, makes checkpoints complete, get declined, expire and fail a task,
+// drops late records, stalls the source and finally loses the TaskManager
+// (SIGKILL), and saves what Flink's REST API answered into
+// collector/testdata/flink-<version>/. A second cluster without
+// checkpointing records the "disabled" answers.
 //
-//	go run ./testbed/cmd/capture                       # FLINK_VERSION or 1.20.0
-//	FLINK_VERSION=2.2.0 go run ./testbed/cmd/capture
+//	go run ./testbed/cmd/capture                       # FLINK_VERSION or the test bed's default
+//	FLINK_VERSION=2.2.1 go run ./testbed/cmd/capture
+//	make capture-fixtures                              # every version of testbed/flink-versions.txt
 //
 // Files hold the bodies as returned, indented with json.Indent (whitespace
 // only: key order, numbers and "NaN" strings are untouched). MANIFEST.json
-// maps each file to its request path and HTTP status.
+// maps each file to its request path and HTTP status; a file with a
+// "variant" (before_first, stalled, tm_lost) answers the same path as
+// another one at a different moment, so tests serve it only on purpose.
 package main
 
 import (
@@ -26,6 +31,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -53,9 +59,10 @@ func main() {
 }
 
 type entry struct {
-	Path   string `json:"path"`
-	Status int    `json:"status"`
-	Note   string `json:"note,omitempty"`
+	Path    string `json:"path"`
+	Status  int    `json:"status"`
+	Variant string `json:"variant,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
 type capturer struct {
@@ -68,6 +75,12 @@ type capturer struct {
 // save GETs path and writes it to name; non-2xx answers are saved too (their
 // status is in the manifest) so that error shapes are golden as well.
 func (c *capturer) save(ctx context.Context, name, path, note string) ([]byte, error) {
+	return c.saveVariant(ctx, name, path, "", note)
+}
+
+// saveVariant is save for an answer of a path that another file answers at
+// another moment (variant names the moment).
+func (c *capturer) saveVariant(ctx context.Context, name, path, variant, note string) ([]byte, error) {
 	body, err := c.f.Get(ctx, path)
 	status := 200
 	var he *testbed.HTTPError
@@ -77,17 +90,23 @@ func (c *capturer) save(ctx context.Context, name, path, note string) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", path, err)
 	}
+	return body, c.write(name, path, variant, note, status, body)
+}
+
+// write saves a body that was already read (a polled answer that showed
+// what the capture waited for).
+func (c *capturer) write(name, path, variant, note string, status int, body []byte) error {
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, body, "", "  ") != nil {
-		return nil, fmt.Errorf("GET %s: not JSON: %q", path, body)
+		return fmt.Errorf("GET %s: not JSON: %q", path, body)
 	}
 	pretty.WriteByte('\n')
 	if err := os.WriteFile(filepath.Join(c.out, name), pretty.Bytes(), 0o644); err != nil {
-		return nil, err
+		return err
 	}
-	c.manifest[name] = entry{Path: path, Status: status, Note: note}
+	c.manifest[name] = entry{Path: path, Status: status, Variant: variant, Note: note}
 	c.log.Info("saved", "file", name, "path", path, "status", status)
-	return body, nil
+	return nil
 }
 
 type checkpoints struct {
@@ -170,7 +189,7 @@ func captureCheckpointing(ctx context.Context, log *slog.Logger, version, work, 
 	}); err != nil {
 		return "", err
 	}
-	if _, err := c.save(ctx, "jobs_id_checkpoints_before_first.json", jp+"/checkpoints", "right after submission, before the first checkpoint completed"); err != nil {
+	if _, err := c.saveVariant(ctx, "jobs_id_checkpoints_before_first.json", jp+"/checkpoints", "before_first", "right after submission, before the first checkpoint completed"); err != nil {
 		return "", err
 	}
 	cs, err := f.WaitCheckpoints(ctx, job, 3)
@@ -293,7 +312,7 @@ func captureCheckpointing(ctx context.Context, log *slog.Logger, version, work, 
 		{"jobs_id.json", jp, ""},
 		{"jobs_id_checkpoints.json", jp + "/checkpoints", "after completed, declined, expired checkpoints and a task failure"},
 		{"jobs_id_checkpoints_config.json", jp + "/checkpoints/config", ""},
-		{"jobs_id_exceptions.json", jp + "/exceptions", "after a task failed in a checkpoint's synchronous phase"},
+		{"jobs_id_exceptions.json", jp + "/exceptions?maxExceptions=10", "after a task failed in a checkpoint's synchronous phase"},
 		{"jobs_id_metrics_list.json", jp + "/metrics", "no get=: the metric names"},
 		{"jobs_id_metrics.json", jp + "/metrics?get=" + get(jobGet), ""},
 		{"jobs_metrics_agg.json", "/jobs/metrics?get=" + get(jobGet) + "&agg=sum,max", ""},
@@ -312,7 +331,197 @@ func captureCheckpointing(ctx context.Context, log *slog.Logger, version, work, 
 			return "", err
 		}
 	}
+	if err := captureProgress(ctx, c, jp); err != nil {
+		return "", err
+	}
+	if err := captureLostTaskManager(ctx, c, jp); err != nil {
+		return "", err
+	}
 	return job, nil
+}
+
+// progressSuffixes pick the per-subtask metrics that say whether a job makes
+// progress: throughput, FLIP-33 source backlog (pendingRecords, Kafka's
+// records-lag-max), event time, late records, busy and backpressure.
+var progressSuffixes = []string{"numRecordsIn", "numRecordsOut", "numRecordsInPerSecond", "numRecordsOutPerSecond",
+	"pendingRecords", "records-lag-max", "currentInputWatermark", "currentOutputWatermark", "numLateRecordsDropped",
+	"busyTimeMsPerSecond", "backPressuredTimeMsPerSecond"}
+
+// vertexMetrics returns the aggregated progress metrics of a vertex's
+// subtasks, and the metric names asked for.
+func vertexMetrics(ctx context.Context, f *testbed.Flink, vp string) (path string, body []byte, names []string, err error) {
+	var list []struct {
+		ID string `json:"id"`
+	}
+	if err := f.GetJSON(ctx, vp+"/subtasks/metrics", &list); err != nil {
+		return "", nil, nil, err
+	}
+	for _, m := range list {
+		for _, suf := range progressSuffixes {
+			if m.ID == suf || strings.HasSuffix(m.ID, "."+suf) {
+				names = append(names, m.ID)
+			}
+		}
+	}
+	sort.Strings(names)
+	path = vp + "/subtasks/metrics?get=" + url.QueryEscape(strings.Join(names, ",")) + "&agg=min,max,sum"
+	body, err = f.Get(ctx, path)
+	return path, body, names, err
+}
+
+type aggMetric struct {
+	ID  string  `json:"id"`
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
+	Sum float64 `json:"sum"`
+}
+
+func findAgg(body []byte, suffix string) (aggMetric, bool) {
+	var ms []aggMetric
+	if json.Unmarshal(body, &ms) != nil {
+		return aggMetric{}, false
+	}
+	for _, m := range ms {
+		if m.ID == suffix || strings.HasSuffix(m.ID, "."+suffix) {
+			return m, true
+		}
+	}
+	return aggMetric{}, false
+}
+
+// captureProgress records, per vertex (in the order of /jobs/:id, the source
+// first), the subtask metric names, the progress metrics aggregated over
+// subtasks and the watermarks: once after late records were dropped, once
+// with the source stalled (its backlog grown, its watermark standing).
+func captureProgress(ctx context.Context, c *capturer, jp string) error {
+	var j struct {
+		Vertices []struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"vertices"`
+	}
+	if err := c.f.GetJSON(ctx, jp, &j); err != nil {
+		return err
+	}
+	if len(j.Vertices) < 3 {
+		return fmt.Errorf("job has %d vertices, want source, count and window", len(j.Vertices))
+	}
+	vp := func(i int) string { return jp + "/vertices/" + j.Vertices[i].ID }
+	window := -1
+	for i, v := range j.Vertices {
+		if strings.HasPrefix(v.Name, "window") {
+			window = i
+		}
+	}
+	if window < 0 {
+		return fmt.Errorf("no window vertex among %+v", j.Vertices)
+	}
+	// Late records until the window's drop count shows in REST (the
+	// metric fetcher refreshes every 10 s).
+	if err := c.f.SetFault("late", "5"); err != nil {
+		return err
+	}
+	if err := testbed.WaitFor(ctx, c.f.JM, time.Second, func(ctx context.Context) error {
+		_, body, _, err := vertexMetrics(ctx, c.f, vp(window))
+		if err != nil {
+			return err
+		}
+		if m, ok := findAgg(body, "numLateRecordsDropped"); !ok || m.Sum == 0 {
+			return fmt.Errorf("no late records dropped yet: %s", body)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := c.f.ClearFaults(); err != nil {
+		return err
+	}
+	for i, v := range j.Vertices {
+		note := "vertex " + strconv.Itoa(i) + ": " + v.Name
+		if _, err := c.save(ctx, fmt.Sprintf("jobs_id_vertices_%d_subtasks_metrics_list.json", i), vp(i)+"/subtasks/metrics", note+"; no get=: the metric names"); err != nil {
+			return err
+		}
+		path, body, _, err := vertexMetrics(ctx, c.f, vp(i))
+		if err != nil {
+			return err
+		}
+		if err := c.write(fmt.Sprintf("jobs_id_vertices_%d_subtasks_metrics.json", i), path, "", note+"; after late records were dropped", 200, body); err != nil {
+			return err
+		}
+		if _, err := c.save(ctx, fmt.Sprintf("jobs_id_vertices_%d_watermarks.json", i), vp(i)+"/watermarks", note); err != nil {
+			return err
+		}
+	}
+
+	// The source stalled: wait until REST shows a backlog of more than 5 s
+	// of arrivals, then record every vertex as REST shows it then.
+	if err := c.f.SetFault("stall", ""); err != nil {
+		return err
+	}
+	if err := testbed.WaitFor(ctx, c.f.JM, time.Second, func(ctx context.Context) error {
+		_, body, _, err := vertexMetrics(ctx, c.f, vp(0))
+		if err != nil {
+			return err
+		}
+		if m, ok := findAgg(body, "pendingRecords"); !ok || m.Sum < 500 {
+			return fmt.Errorf("source backlog not grown yet: %s", body)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for i, v := range j.Vertices {
+		path, body, _, err := vertexMetrics(ctx, c.f, vp(i))
+		if err != nil {
+			return err
+		}
+		note := "vertex " + strconv.Itoa(i) + ": " + v.Name + "; the source stalled (control file stall)"
+		if err := c.write(fmt.Sprintf("jobs_id_vertices_%d_subtasks_metrics_stalled.json", i), path, "stalled", note, 200, body); err != nil {
+			return err
+		}
+		if _, err := c.saveVariant(ctx, fmt.Sprintf("jobs_id_vertices_%d_watermarks_stalled.json", i), vp(i)+"/watermarks", "stalled", note); err != nil {
+			return err
+		}
+	}
+	if _, err := c.saveVariant(ctx, "jobs_id_stalled.json", jp, "stalled", "the source stalled"); err != nil {
+		return err
+	}
+	return c.f.ClearFaults()
+}
+
+// captureLostTaskManager kills the TaskManager JVM (SIGKILL, as the kernel's
+// OOM killer or a lost node would) and records what REST shows once the
+// JobManager noticed.
+func captureLostTaskManager(ctx context.Context, c *capturer, jp string) error {
+	if err := c.f.TM.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	if err := testbed.WaitFor(ctx, c.f.JM, 250*time.Millisecond, func(ctx context.Context) error {
+		var ov struct {
+			TaskManagers int `json:"taskmanagers"`
+		}
+		if err := c.f.GetJSON(ctx, "/overview", &ov); err != nil {
+			return err
+		}
+		if ov.TaskManagers != 0 {
+			return fmt.Errorf("%d taskmanagers", ov.TaskManagers)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	const note = "after the only TaskManager was killed (SIGKILL)"
+	for _, r := range []struct{ name, path string }{
+		{"overview_tm_lost.json", "/overview"},
+		{"taskmanagers_tm_lost.json", "/taskmanagers"},
+		{"jobs_overview_tm_lost.json", "/jobs/overview"},
+		{"jobs_id_tm_lost.json", jp},
+	} {
+		if _, err := c.saveVariant(ctx, r.name, r.path, "tm_lost", note); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // captureDisabled records the answers for a job without checkpointing.
@@ -340,7 +549,7 @@ func captureDisabled(ctx context.Context, log *slog.Logger, version, work, out s
 		{"nocheckpointing_jobs_id_checkpoints.json", "/jobs/" + job + "/checkpoints"},
 		{"nocheckpointing_jobs_id_checkpoints_config.json", "/jobs/" + job + "/checkpoints/config"},
 	} {
-		if _, err := c.save(ctx, r.name, r.path, "job without checkpointing (job id differs from MANIFEST job_id)"); err != nil {
+		if _, err := c.saveVariant(ctx, r.name, r.path, "nocheckpointing", "job without checkpointing (job id differs from MANIFEST job_id)"); err != nil {
 			return err
 		}
 	}
