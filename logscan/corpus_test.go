@@ -34,6 +34,8 @@ type corpusCase struct {
 	attributed int
 	names      map[string]string
 	global     int
+	// lost counts lost TaskManagers (each once) by reason.
+	lost map[LossReason]int
 }
 
 var log4jStart = `^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} `
@@ -45,6 +47,16 @@ var corpus = []corpusCase{
 		names: map[string]string{"a263c230045a6bc59839b4167eccf768": "flink-agent testbed checkpointing job"}},
 	{file: "testbed/flink-1.20.0-presto-tm.log", throttles: map[string]int{"unknown": 8}},
 	{file: "testbed/flink-1.20.0-presto-tm-async-failure.log", throttles: map[string]int{"unknown": 1}},
+	// Captured from the test bed: a TaskManager frozen (SIGSTOP, so its
+	// heartbeats time out) or killed (SIGKILL) while the job runs.
+	{file: "testbed/flink-1.18.1-tm-frozen-jm.log", triggered: 1, failures: map[checkpointwatch.Reason]int{checkpointwatch.ReasonOther: 1},
+		names: map[string]string{"2039cb9a81919e68040c977f0fdf6f9e": "flink-agent testbed checkpointing job"}, lost: map[LossReason]int{LossHeartbeatTimeout: 1}},
+	{file: "testbed/flink-2.2.1-tm-frozen-jm.log", triggered: 1, failures: map[checkpointwatch.Reason]int{checkpointwatch.ReasonOther: 1},
+		names: map[string]string{"7adfb68b0a890fb938bbb6b60f8a0183": "flink-agent testbed checkpointing job"}, lost: map[LossReason]int{LossHeartbeatTimeout: 1}},
+	{file: "testbed/flink-1.18.1-tm-killed-jm.log",
+		names: map[string]string{"5468bc8e7cac1d13e280d2f2d51e49d8": "flink-agent testbed checkpointing job"}, lost: map[LossReason]int{LossUnreachable: 1}},
+	{file: "testbed/flink-2.2.1-tm-killed-jm.log", triggered: 1, failures: map[checkpointwatch.Reason]int{checkpointwatch.ReasonTriggerFailure: 1},
+		names: map[string]string{"0fbe1d0e6a4cdeb72716468b63404c34": "flink-agent testbed checkpointing job"}, lost: map[LossReason]int{LossUnreachable: 1}},
 
 	// Real Flink logs from public issues.
 	{file: "real/flink-1.20-kickstarter-517.jm.log", triggered: 3, completed: 2,
@@ -142,7 +154,8 @@ func TestCorpus(t *testing.T) {
 		t.Run(tc.file, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			sink := newRecSink()
-			s, err := New(Options{Registerer: reg, Checkpoints: sink, ThrottleWindow: 2 * time.Minute,
+			tms := &recTMSink{}
+			s, err := New(Options{Registerer: reg, Checkpoints: sink, TaskManagers: tms, ThrottleWindow: 2 * time.Minute,
 				Clock: func() time.Time { return time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC) }})
 			if err != nil {
 				t.Fatal(err)
@@ -205,6 +218,17 @@ func TestCorpus(t *testing.T) {
 			}
 			if fmt.Sprint(sink.names) != fmt.Sprint(tc.names) || len(sink.global) != tc.global {
 				t.Errorf("names %v global %v, want %v %d", sink.names, sink.global, tc.names, tc.global)
+			}
+			lost := map[LossReason]int{}
+			for _, l := range tms.lost {
+				_, reason, _ := strings.Cut(l, "/")
+				lost[LossReason(reason)]++
+			}
+			if tc.lost == nil {
+				tc.lost = map[LossReason]int{}
+			}
+			if fmt.Sprint(lost) != fmt.Sprint(tc.lost) {
+				t.Errorf("lost TaskManagers %v (%v), want %v", lost, tms.lost, tc.lost)
 			}
 		})
 	}

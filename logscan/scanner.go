@@ -47,6 +47,13 @@ type JobEventSink interface {
 	ObserveLogGlobalFailure(message string, toleranceExceeded bool, t time.Time)
 }
 
+// TaskManagerSink receives the TaskManagers the JobManager log says were
+// lost, each once, however many lines say so (the JobMaster and the
+// ResourceManager both do).
+type TaskManagerSink interface {
+	ObserveTaskManagerLost(id string, reason LossReason, t time.Time)
+}
+
 // Options configure a Scanner.
 type Options struct {
 	// Registerer receives the scanner's metrics; required, never the
@@ -57,6 +64,8 @@ type Options struct {
 	Identity   identity.Identity
 	// Checkpoints receives lifecycle events; nil: they are only parsed.
 	Checkpoints CheckpointSink
+	// TaskManagers receives lost TaskManagers; nil: they are only parsed.
+	TaskManagers TaskManagerSink
 	// ThrottleWindow (logs.throttle_window): throttling and a failed
 	// checkpoint of the same component at most this far apart are related;
 	// a burst ends after this long without throttling. Default 2m.
@@ -75,6 +84,7 @@ const (
 	maxRecentFailures = 64  // failures kept for attribution by time window
 	maxNamedJobs      = 256 // job names remembered from job-state lines
 	maxEventMessage   = 300 // characters of the exception line in events and pages
+	maxLostTMs        = 256 // lost TaskManager ids remembered, so that each is reported once
 )
 
 // Scanner is the log event observer. Its methods are safe for concurrent
@@ -85,6 +95,7 @@ type Scanner struct {
 	id         identity.Identity
 	sink       CheckpointSink
 	jobSink    JobEventSink
+	tmSink     TaskManagerSink
 	window     time.Duration
 	maxBuckets int
 	clock      func() time.Time
@@ -101,6 +112,8 @@ type Scanner struct {
 	jobNames     map[string]string
 	lastFailure  map[string]string // by job id: Flink's failure message
 	loggedOnce   map[string]bool
+	lostTMs      map[string]bool // ids reported lost, at most maxLostTMs
+	lostOrder    []string        // lostTMs in report order, oldest first
 }
 
 type burst struct {
@@ -126,6 +139,7 @@ func New(o Options) (*Scanner, error) {
 		sd:           o.Statsd,
 		id:           o.Identity,
 		sink:         o.Checkpoints,
+		tmSink:       o.TaskManagers,
 		window:       o.ThrottleWindow,
 		maxBuckets:   o.MaxBuckets,
 		clock:        o.Clock,
@@ -134,6 +148,7 @@ func New(o Options) (*Scanner, error) {
 		jobNames:     map[string]string{},
 		lastFailure:  map[string]string{},
 		loggedOnce:   map[string]bool{},
+		lostTMs:      map[string]bool{},
 		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flink_s3_throttle_events_total",
 			Help: "S3 throttling occurrences in the Flink logs (one per log event, stack trace included), by bucket and component.",
@@ -181,6 +196,9 @@ func (s *Scanner) Observe(ev *logevent.Event) {
 // checkpoint once however often it is reported.
 func (s *Scanner) ObserveHeader(ev *logevent.Event) {
 	h := firstLine(ev.Line)
+	if s.tmSink != nil && ev.Component != "taskmanager" && mayBeTaskManagerLoss(h) {
+		s.taskManagerLoss(ev.Time, h)
+	}
 	if !mayBeLifecycle(h) || s.sink == nil {
 		return
 	}
@@ -204,6 +222,10 @@ func (s *Scanner) Scan(t time.Time, line []byte, component string) {
 	var th Throttle
 	throttled := detectThrottle(line, &th)
 	h := firstLine(line)
+	// Only the JobManager logs lost TaskManagers.
+	if s.tmSink != nil && component != "taskmanager" && mayBeTaskManagerLoss(h) {
+		s.taskManagerLoss(t, h)
+	}
 	lifecycle := mayBeLifecycle(h)
 	if !throttled && !lifecycle {
 		return
@@ -232,6 +254,32 @@ func (s *Scanner) Scan(t time.Time, line []byte, component string) {
 		if kind != KindNone {
 			s.onLifecycle(t, &lc, component, throttled)
 		}
+	}
+}
+
+// taskManagerLoss reports a lost TaskManager to the sink the first time a
+// line says so.
+func (s *Scanner) taskManagerLoss(t time.Time, h []byte) {
+	l, ok := parseTaskManagerLoss(h)
+	if !ok {
+		return
+	}
+	if now := s.clock(); t.IsZero() || t.After(now) {
+		t = now
+	}
+	s.mu.Lock()
+	seen := s.lostTMs[l.ID]
+	if !seen {
+		s.lostTMs[l.ID] = true
+		s.lostOrder = append(s.lostOrder, l.ID)
+		if len(s.lostOrder) > maxLostTMs {
+			delete(s.lostTMs, s.lostOrder[0])
+			s.lostOrder = s.lostOrder[1:]
+		}
+	}
+	s.mu.Unlock()
+	if !seen {
+		s.tmSink.ObserveTaskManagerLost(l.ID, l.Reason, t)
 	}
 }
 
