@@ -6,14 +6,16 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 
 export FLINK_AGENT_CACHE ?= $(HOME)/.cache/flink-agent
-export FLINK_VERSION ?= 1.20.0
+# The test bed's Flink versions are in testbed/flink-versions.txt; FLINK_VERSION
+# (one version) and FLINK_VERSIONS (test, all or a list) override them.
+FLINK_VERSION_LIST = $(shell awk '!/^\#/ && NF {print $$1}' testbed/flink-versions.txt)
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO_TEST_TIMEOUT ?= 60m
 
-.PHONY: all build tools test test-loss test-unit bench bench-compare demo lint docker capture-fixtures clean help
+.PHONY: all build tools test test-compat test-loss test-unit bench bench-compare demo lint docker capture-fixtures clean help
 
 all: lint build test
 
@@ -23,7 +25,7 @@ help: ## list targets
 build: ## static binary in bin/flink-agent
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/flink-agent ./cmd/flink-agent
 
-tools: ## install test-bed tools into $FLINK_AGENT_CACHE (Flink, Loki, statsd_exporter, helm, promtool, amtool)
+tools: ## install test-bed tools into $FLINK_AGENT_CACHE (Flink 1.20 and the newest 2.x, Loki, statsd_exporter, helm, promtool, amtool)
 	scripts/tools.sh
 
 # The filter keeps test names, results and t.Log lines (where the integration
@@ -31,6 +33,13 @@ tools: ## install test-bed tools into $FLINK_AGENT_CACHE (Flink, Loki, statsd_ex
 test: tools lint ## go vet, gofmt, and every test, real components included (the CI command)
 	go test -count=1 -v -timeout $(GO_TEST_TIMEOUT) ./... 2>&1 | tee $(FLINK_AGENT_CACHE)/last-test.log | \
 		grep --line-buffered -E '^(=== RUN|\s*--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+\.go:[0-9]+: )' | grep -v '^=== RUN'
+
+test-compat: tools ## the collector and the log analysis on every Flink of testbed/flink-versions.txt, with a table
+	FLINK_VERSIONS=all scripts/tools.sh flink job
+	status=0; FLINK_VERSIONS=all go test -count=1 -v -timeout 60m -run 'TestCompat$$' ./compat/ 2>&1 | \
+		tee $(FLINK_AGENT_CACHE)/last-test-compat.log | \
+		grep --line-buffered -E '^(\s*--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+\.go:[0-9]+: )' || status=$$?; \
+		cat $(FLINK_AGENT_CACHE)/compat-table.md; exit $$status
 
 test-loss: tools ## only the shipper's loss tests: 1M lines, rotations, a Loki outage, SIGTERM and SIGKILL restarts
 	go test -count=1 -v -timeout 20m -run 'TestLoss' ./shipper/
@@ -46,8 +55,9 @@ bench-compare: tools ## flink-agent against Promtail on the same file and receiv
 	scripts/tools.sh promtail
 	scripts/bench-compare.sh
 
-capture-fixtures: tools ## re-record real Flink REST answers into collector/testdata/flink-$(FLINK_VERSION)
-	go run ./testbed/cmd/capture
+capture-fixtures: tools ## re-record real Flink REST answers into collector/testdata/flink-<version>, every version
+	FLINK_VERSIONS=all scripts/tools.sh flink job
+	for v in $(FLINK_VERSION_LIST); do go run ./testbed/cmd/capture -version $$v; done
 
 demo: tools build ## a real Flink + Loki + statsd_exporter with the agent attached, until Ctrl-C
 	go run ./testbed/cmd/demo --agent bin/flink-agent
