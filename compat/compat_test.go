@@ -23,6 +23,7 @@ import (
 	"github.com/flink-agent/flink-agent/collector"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/identity"
+	"github.com/flink-agent/flink-agent/internal/logevent"
 	"github.com/flink-agent/flink-agent/logscan"
 	"github.com/flink-agent/flink-agent/shipper"
 	"github.com/flink-agent/flink-agent/testbed"
@@ -345,7 +346,7 @@ func runVersion(t *testing.T, r *row) {
 	cfg.Logs.Paths = []string{f.JMLog}
 	cfg.Logs.PositionsFile = filepath.Join(work, "positions.json")
 	sh, err := shipper.New(shipper.Options{Logs: cfg.Logs, Loki: cfg.Loki, Identity: id, Registerer: reg,
-		Logger: log, Observers: []shipper.Observer{scanner}})
+		Logger: log, Observers: []logevent.Observer{scanner}})
 	if err != nil {
 		t.Fatal(err)
 	}

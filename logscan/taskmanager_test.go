@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flink-agent/flink-agent/shipper"
+	"github.com/flink-agent/flink-agent/internal/logevent"
 )
 
 func TestParseTaskManagerLoss(t *testing.T) {
@@ -97,7 +97,7 @@ func TestScannerReportsEachLostTaskManagerOnce(t *testing.T) {
 		"2026-12-02 04:30:01,000 INFO  org.apache.flink.runtime.jobmaster.JobMaster [] - Heartbeat of TaskManager with id " + b + " timed out.",
 	}
 	for _, l := range lines {
-		s.ObserveHeader(&shipper.Event{Line: []byte(l), Component: "jobmanager"})
+		s.ObserveHeader(&logevent.Event{Line: []byte(l), Component: "jobmanager"})
 		s.Scan(time.Time{}, []byte(l), "jobmanager")
 	}
 	if got := fmt.Sprint(sink.lost); got != "["+a+"/unreachable "+b+"/heartbeat_timeout]" {
