@@ -1,7 +1,6 @@
 package logscan
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -13,9 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/flink-agent/flink-agent/checkpointwatch"
+	"github.com/flink-agent/flink-agent/internal/logtest"
 )
 
 // corpusCase is one corpus file and what must be found in it. Expected
@@ -37,8 +36,6 @@ type corpusCase struct {
 	// lost counts lost TaskManagers (each once) by reason.
 	lost map[LossReason]int
 }
-
-var log4jStart = `^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} `
 
 var corpus = []corpusCase{
 	// Captured from the test bed: Flink 1.20.0, flink-s3-fs-presto, S3 throttled.
@@ -102,35 +99,13 @@ func manyBuckets() map[string]int {
 // grouping does: an event starts at a line matching start.
 func readEvents(t *testing.T, path, start string) [][]byte {
 	t.Helper()
-	if start == "" {
-		start = log4jStart
+	re := logtest.Log4jStart
+	if start != "" {
+		re = regexp.MustCompile(start)
 	}
-	re := regexp.MustCompile(start)
-	f, err := os.Open(path)
+	evs, err := logtest.Events(path, re)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	var evs [][]byte
-	var cur []byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Bytes()
-		if re.Match(l) && cur != nil {
-			evs = append(evs, cur)
-			cur = nil
-		}
-		if cur != nil {
-			cur = append(cur, '\n')
-		}
-		cur = append(cur, l...)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if cur != nil {
-		evs = append(evs, cur)
 	}
 	return evs
 }
@@ -183,10 +158,10 @@ func TestCorpus(t *testing.T) {
 					continue
 				}
 				for _, m := range mf.GetMetric() {
-					if c := labelOf(m, "component"); c != comp {
+					if c := logtest.Label(m, "component"); c != comp {
 						t.Errorf("component label %q, want %q", c, comp)
 					}
-					got[labelOf(m, "bucket")] += int(m.GetCounter().GetValue())
+					got[logtest.Label(m, "bucket")] += int(m.GetCounter().GetValue())
 				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(nonNil(tc.throttles)) {
@@ -260,15 +235,6 @@ func nonNilR(m map[checkpointwatch.Reason]int) map[checkpointwatch.Reason]int {
 		return map[checkpointwatch.Reason]int{}
 	}
 	return m
-}
-
-func labelOf(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
 }
 
 // TestCorpusReadmeCitesEveryFile keeps README.md's source table complete.

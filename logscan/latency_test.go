@@ -18,6 +18,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/internal/logevent"
+	"github.com/flink-agent/flink-agent/internal/logtest"
 	"github.com/flink-agent/flink-agent/shipper"
 )
 
@@ -165,7 +166,7 @@ func watchCompleted(b *testing.B, reg *prometheus.Registry) prometheus.Collector
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if labelOf(m, "status") == "completed" {
+			if logtest.Label(m, "status") == "completed" {
 				return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x"}, func() float64 { return m.GetCounter().GetValue() })
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/internal/identity"
+	"github.com/flink-agent/flink-agent/internal/logtest"
 )
 
 // recSink records what the scanner feeds to checkpointwatch.
@@ -74,28 +75,6 @@ func (r *recSink) ObserveLogGlobalFailure(message string, tolerance bool, _ time
 	r.global = append(r.global, fmt.Sprintf("%v %s", tolerance, message))
 }
 
-// recStatsd records counts and events sent to DogStatsD.
-type recStatsd struct {
-	statsd.NoOpClient
-	mu     sync.Mutex
-	counts []string
-	events []*statsd.Event
-}
-
-func (r *recStatsd) Count(name string, value int64, tags []string, _ float64) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.counts = append(r.counts, fmt.Sprintf("%s %d %s", name, value, strings.Join(tags, ",")))
-	return nil
-}
-
-func (r *recStatsd) Event(e *statsd.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-	return nil
-}
-
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -117,13 +96,13 @@ type harness struct {
 	s     *Scanner
 	reg   *prometheus.Registry
 	sink  *recSink
-	sd    *recStatsd
+	sd    *logtest.Statsd
 	clock *fakeClock
 }
 
 func newHarness(t *testing.T, maxBuckets int) *harness {
 	t.Helper()
-	h := &harness{reg: prometheus.NewRegistry(), sink: newRecSink(), sd: &recStatsd{},
+	h := &harness{reg: prometheus.NewRegistry(), sink: newRecSink(), sd: &logtest.Statsd{},
 		clock: &fakeClock{t: time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)}}
 	var err error
 	h.s, err = New(Options{
@@ -172,13 +151,13 @@ flink_s3_throttle_events_total{bucket="other",component="jobmanager"} 1
 	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want), "flink_s3_throttle_events_total"); err != nil {
 		t.Error(err)
 	}
-	if len(h.sd.counts) != 5 || h.sd.counts[0] != "flink.s3.throttle 1 bucket:bucket-a,component:taskmanager" {
-		t.Errorf("dogstatsd counts: %q", h.sd.counts)
+	if len(h.sd.Counts) != 5 || h.sd.Counts[0] != "flink.s3.throttle 1 bucket:bucket-a,component:taskmanager" {
+		t.Errorf("dogstatsd counts: %q", h.sd.Counts)
 	}
 	// Bursts started: bucket-a (twice: before and after the quiet window),
 	// bucket-b, other; the second bucket-a occurrence is inside its burst.
 	var titles []string
-	for _, e := range h.sd.events {
+	for _, e := range h.sd.Events {
 		titles = append(titles, e.Title)
 		if e.AlertType != statsd.Warning || !strings.Contains(e.Text, "Please reduce your request rate") {
 			t.Errorf("event %+v", e)
@@ -201,8 +180,8 @@ func TestScannerReplayedThrottleSendsNoEvent(t *testing.T) {
 	h := newHarness(t, 0)
 	old := h.clock.now().Add(-time.Hour)
 	h.s.Scan(old, []byte(throttleEvent("bucket-a")), "jobmanager")
-	if len(h.sd.events) != 0 {
-		t.Errorf("an hour-old line announced a burst: %+v", h.sd.events[0])
+	if len(h.sd.Events) != 0 {
+		t.Errorf("an hour-old line announced a burst: %+v", h.sd.Events[0])
 	}
 	if got := testutil.ToFloat64(h.s.throttles.WithLabelValues("bucket-a", "jobmanager")); got != 1 {
 		t.Errorf("counter %v, want 1", got)

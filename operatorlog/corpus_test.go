@@ -1,22 +1,18 @@
 package operatorlog
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/DataDog/datadog-go/v5/statsd"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/internal/logtest"
 )
 
 // The corpus (testdata/corpus/README.md) in the operator's file layout.
@@ -25,9 +21,8 @@ import (
 // line's own [namespace/name] (read here by a regular expression).
 
 var (
-	eventStart = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} `)
-	mdcRE      = regexp.MustCompile(`^\S+ \S+ \S+\s+\[[A-Z]+ *\]\[([^/\]]+)/([^\] ]+)\] `)
-	ridRE      = regexp.MustCompile(`ResourceID\{name='([^']*)', namespace='([^']*)'\}`)
+	mdcRE = regexp.MustCompile(`^\S+ \S+ \S+\s+\[[A-Z]+ *\]\[([^/\]]+)/([^\] ]+)\] `)
+	ridRE = regexp.MustCompile(`ResourceID\{name='([^']*)', namespace='([^']*)'\}`)
 )
 
 // want is one expected series increment: metric, and for snapshots the
@@ -99,63 +94,20 @@ var sequences = []struct {
 
 func readEvents(t *testing.T, path string) [][]byte {
 	t.Helper()
-	f, err := os.Open(path)
+	evs, err := logtest.Events(path, logtest.Log4jStart)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var evs [][]byte
-	var cur []byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Bytes()
-		if eventStart.Match(l) && cur != nil {
-			evs = append(evs, cur)
-			cur = nil
-		}
-		if cur != nil {
-			cur = append(cur, '\n')
-		}
-		cur = append(cur, l...)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if cur != nil {
-		evs = append(evs, cur)
-	}
 	return evs
-}
-
-type recStatsd struct {
-	statsd.NoOpClient
-	mu     sync.Mutex
-	counts []string
-	events []*statsd.Event
-}
-
-func (r *recStatsd) Count(name string, value int64, tags []string, _ float64) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.counts = append(r.counts, fmt.Sprintf("%s %d %s", name, value, strings.Join(tags, ",")))
-	return nil
-}
-
-func (r *recStatsd) Event(e *statsd.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-	return nil
 }
 
 // corpusNow is shortly after the sequences, so their serious lines are news.
 var corpusNow = time.Date(2026, 12, 2, 3, 8, 0, 0, time.UTC)
 
-func newTest(t *testing.T) (*Recognizer, *prometheus.Registry, *recStatsd) {
+func newTest(t *testing.T) (*Recognizer, *prometheus.Registry, *logtest.Statsd) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	sd := &recStatsd{}
+	sd := &logtest.Statsd{}
 	r, err := New(Options{Registerer: reg, Statsd: dogstatsd.Wrap(sd, true), Clock: func() time.Time { return corpusNow }})
 	if err != nil {
 		t.Fatal(err)
@@ -173,23 +125,14 @@ func series(t *testing.T, reg *prometheus.Registry) map[string]int {
 	out := map[string]int{}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
-			k := mf.GetName() + " " + label(m, "resource_namespace") + "/" + label(m, "resource_name")
-			if s := label(m, "snapshot"); s != "" {
+			k := mf.GetName() + " " + logtest.Label(m, "resource_namespace") + "/" + logtest.Label(m, "resource_name")
+			if s := logtest.Label(m, "snapshot"); s != "" {
 				k += " " + s
 			}
 			out[k] += int(m.GetCounter().GetValue())
 		}
 	}
 	return out
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
 }
 
 // TestCorpusRecognisedLines: each recognised line, alone, gives exactly its
@@ -220,8 +163,8 @@ func TestCorpusRecognisedLines(t *testing.T) {
 		if got := series(t, reg); fmt.Sprint(got) != fmt.Sprint(map[string]int{wantKey: 1}) {
 			t.Errorf("event %d: %s\n got %v\nwant %s 1", i, first, got, wantKey)
 		}
-		if len(sd.counts) != 1 || !strings.Contains(sd.counts[0], "resource_namespace:"+ns+",resource_name:"+name) {
-			t.Errorf("event %d: DogStatsD %v", i, sd.counts)
+		if len(sd.Counts) != 1 || !strings.Contains(sd.Counts[0], "resource_namespace:"+ns+",resource_name:"+name) {
+			t.Errorf("event %d: DogStatsD %v", i, sd.Counts)
 		}
 		var h Header
 		if !ParseHeader(ev, &h) {
@@ -258,12 +201,12 @@ func TestCorpusSequences(t *testing.T) {
 			if got := series(t, reg); fmt.Sprint(got) != fmt.Sprint(sq.totals) {
 				t.Errorf("series\n got %v\nwant %v", got, sq.totals)
 			}
-			if len(sd.events) != sq.events {
+			if len(sd.Events) != sq.events {
 				var titles []string
-				for _, e := range sd.events {
+				for _, e := range sd.Events {
 					titles = append(titles, e.Title)
 				}
-				t.Errorf("%d Datadog events %q, want %d", len(sd.events), titles, sq.events)
+				t.Errorf("%d Datadog events %q, want %d", len(sd.Events), titles, sq.events)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/internal/logevent"
+	"github.com/flink-agent/flink-agent/internal/logtest"
 )
 
 func TestParseHeader(t *testing.T) {
@@ -89,7 +90,7 @@ func TestResourceLabelsAreBounded(t *testing.T) {
 func TestDatadogEvents(t *testing.T) {
 	now := corpusNow
 	reg := prometheus.NewRegistry()
-	sd := &recStatsd{}
+	sd := &logtest.Statsd{}
 	r, err := New(Options{Registerer: reg, Statsd: dogstatsd.Wrap(sd, true), EventInterval: 10 * time.Minute,
 		Clock: func() time.Time { return now }})
 	if err != nil {
@@ -105,27 +106,27 @@ func TestDatadogEvents(t *testing.T) {
 	r.Scan(time.Time{}, opLine(now, "prod", "orders", jmLost)) // 9 min after the first announcement
 	now = now.Add(2 * time.Minute)
 	r.Scan(time.Time{}, opLine(now, "prod", "orders", jmLost)) // 11 min after it
-	if len(sd.events) != 3 {
-		t.Fatalf("%d events, want 3", len(sd.events))
+	if len(sd.Events) != 3 {
+		t.Fatalf("%d events, want 3", len(sd.Events))
 	}
-	e := sd.events[0]
+	e := sd.Events[0]
 	if e.Title != "Flink JobManager lost and not recoverable: prod/orders" || !strings.Contains(e.Text, jmLost) ||
 		e.AggregationKey != "flink-agent:operator:jobmanager:prod:orders" || e.AlertType != "error" ||
 		strings.Join(e.Tags, ",") != "resource_namespace:prod,resource_name:orders" {
 		t.Errorf("event %+v", e)
 	}
-	if sd.events[1].Title != "Flink JobManager lost and not recoverable: prod/returns" {
-		t.Errorf("second event %q", sd.events[1].Title)
+	if sd.Events[1].Title != "Flink JobManager lost and not recoverable: prod/returns" {
+		t.Errorf("second event %q", sd.Events[1].Title)
 	}
 	if got := series(t, reg)[MetricJobManager+" prod/orders"]; got != 7 {
 		t.Errorf("counted %d, want 7", got)
 	}
 	// Events off: counts only.
-	sd2 := &recStatsd{}
+	sd2 := &logtest.Statsd{}
 	r2, _ := New(Options{Registerer: prometheus.NewRegistry(), Statsd: dogstatsd.Wrap(sd2, false), Clock: func() time.Time { return now }})
 	r2.Scan(time.Time{}, opLine(now, "prod", "orders", jmLost))
-	if len(sd2.events) != 0 || len(sd2.counts) != 1 || sd2.counts[0] != "flink.operator.jobmanager_unrecoverable 1 resource_namespace:prod,resource_name:orders" {
-		t.Errorf("events off: %v %v", sd2.events, sd2.counts)
+	if len(sd2.Events) != 0 || len(sd2.Counts) != 1 || sd2.Counts[0] != "flink.operator.jobmanager_unrecoverable 1 resource_namespace:prod,resource_name:orders" {
+		t.Errorf("events off: %v %v", sd2.Events, sd2.Counts)
 	}
 }
 
