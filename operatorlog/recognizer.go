@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -288,7 +289,11 @@ func message(line []byte) string {
 		msg = string(h.Message)
 	}
 	if len(msg) > maxEventMessage {
-		msg = msg[:maxEventMessage] + "…"
+		n := maxEventMessage
+		for n > 0 && !utf8.RuneStart(msg[n]) { // not inside a character
+			n--
+		}
+		msg = msg[:n] + "…"
 	}
 	return msg
 }
