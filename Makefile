@@ -15,7 +15,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GO_TEST_TIMEOUT ?= 60m
 
-.PHONY: all build tools test test-compat test-loss test-unit bench bench-compare demo lint docker capture-fixtures clean help
+.PHONY: all build tools test test-compat test-loss test-unit bench bench-compare bench-footprint demo lint docker capture-fixtures clean help
 
 all: lint build test
 
@@ -54,6 +54,10 @@ bench: tools ## Go benchmarks and whole-process runs
 bench-compare: tools ## flink-agent against Promtail on the same file and receiver
 	scripts/tools.sh promtail
 	scripts/bench-compare.sh
+
+bench-footprint: ## the agent, the OTel Collector (filelog) and Promtail at 2,000 events/s: CPU, RSS, counts, latency (BASE=<ref> adds a before)
+	scripts/tools.sh otelcol_filelog promtail
+	scripts/bench-footprint.sh
 
 capture-fixtures: tools ## re-record real Flink REST answers into collector/testdata/flink-<version>, every version
 	FLINK_VERSIONS=all scripts/tools.sh flink job

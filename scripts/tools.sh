@@ -6,6 +6,7 @@
 #   scripts/tools.sh            everything the tests need
 #   scripts/tools.sh loki flink one or more steps
 #   scripts/tools.sh promtail   the bench-compare peer (not part of "all")
+#   scripts/tools.sh otelcol_filelog  the bench-footprint peer (not part of "all")
 #
 # The flink and job steps run once per Flink version: FLINK_VERSION (the
 # test bed's default) and FLINK_VERSIONS ("test": also `make test`'s
@@ -76,6 +77,39 @@ step_loki() { loki_build loki ./cmd/loki; }
 step_promtail() { loki_build promtail ./clients/cmd/promtail; }
 step_statsd() { go_tool statsd_exporter github.com/prometheus/statsd_exporter "$STATSD_EXPORTER_VERSION"; }
 step_helm() { go_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"; }
+
+# The OpenTelemetry Collector with its filelog receiver, for make
+# bench-footprint: built by the collector builder from Go modules (about 3
+# minutes). Its own name and directory; another distribution (the OTLP
+# receiver of the traces tests) is built beside it.
+OTELCOL_BUILDER_VERSION=${OTELCOL_BUILDER_VERSION:-v0.165.0}
+FILELOG_RECEIVER_VERSION=${FILELOG_RECEIVER_VERSION:-v0.165.1}
+step_otelcol_filelog() {
+	local version=$OTELCOL_BUILDER_VERSION+filelog-$FILELOG_RECEIVER_VERSION
+	stamped otelcol-filelog "$version" && return 0
+	go_tool builder go.opentelemetry.io/collector/cmd/builder "$OTELCOL_BUILDER_VERSION"
+	local dir=$CACHE/build/otelcol-filelog
+	rm -rf "$dir" && mkdir -p "$dir"
+	cat >"$dir/manifest.yaml" <<-EOF
+		dist:
+		  name: otelcol-filelog
+		  description: OpenTelemetry Collector with the filelog receiver (flink-agent bench-footprint)
+		  output_path: $dir/out
+		receivers:
+		  - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver $FILELOG_RECEIVER_VERSION
+		processors:
+		  - gomod: go.opentelemetry.io/collector/processor/batchprocessor $OTELCOL_BUILDER_VERSION
+		exporters:
+		  - gomod: go.opentelemetry.io/collector/exporter/otlphttpexporter $OTELCOL_BUILDER_VERSION
+		providers:
+		  - gomod: go.opentelemetry.io/collector/confmap/provider/fileprovider v1.71.0
+		  - gomod: go.opentelemetry.io/collector/confmap/provider/envprovider v1.71.0
+	EOF
+	log "building otelcol-filelog (collector builder $OTELCOL_BUILDER_VERSION, filelogreceiver $FILELOG_RECEIVER_VERSION; about 3 minutes)"
+	(cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod "$BIN/builder" --config manifest.yaml)
+	mv "$dir/out/otelcol-filelog" "$BIN/otelcol-filelog"
+	stamp otelcol-filelog "$version"
+}
 
 # promtool and amtool come from Debian's packages. policy-rc.d keeps dpkg from
 # starting the Prometheus and Alertmanager daemons that the packages ship.

@@ -31,6 +31,16 @@ var messages = []string{
 	"Initializing heap keyed state backend with stream factory. attempt=%d",
 }
 
+// tmMessages are a TaskManager's: no checkpoint coordinator or job
+// lifecycle lines (those are the JobManager's).
+var tmMessages = []string{
+	"Source: Kafka Source -> Map -> Sink: Committer (1/4)#0 (a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6_cbc357ccb763df2852fee8c4fc7d55f2_0_0) switched from INITIALIZING to RUNNING. round=%d",
+	"Received task Map -> Sink: Writer (2/4)#0 (a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6_90bea66de1c231edf33913ecd54406c1_1_0), deploy into slot with allocation id 6f2b8d1c attempt=%d.",
+	"Initializing heap keyed state backend with stream factory. attempt=%d",
+	"Free slot TaskSlot(index:1, state:ACTIVE, resource profile: ResourceProfile{cpuCores=1, taskHeapMemory=384.000mb}, allocationId: 6f2b8d1c). round=%d",
+	"Committed 128734 bytes to s3://bucket/output/part-0-%d for the writer of subtask 2.",
+}
+
 var traces = [][]string{
 	{
 		"java.io.IOException: Could not flush to file s3://bucket/checkpoints/6b1e/chk-%d/f3a1.",
@@ -65,6 +75,9 @@ type Gen struct {
 	Step  time.Duration
 	// Now, when set, stamps events with the wall clock instead.
 	Now bool
+	// TaskManager: a TaskManager's messages only (no checkpoint
+	// coordinator lines, which only a JobManager logs).
+	TaskManager bool
 
 	seq int64
 }
@@ -108,7 +121,11 @@ func (g *Gen) Append(b []byte) []byte {
 		b = append(b, ' ')
 	}
 	b = append(b, " [] - "...)
-	b = fmt.Appendf(b, messages[seq%int64(len(messages))], seq%100000)
+	msgs := messages
+	if g.TaskManager {
+		msgs = tmMessages
+	}
+	b = fmt.Appendf(b, msgs[seq%int64(len(msgs))], seq%100000)
 	b = append(b, " seq="...)
 	b = strconv.AppendInt(b, seq, 10)
 	b = append(b, '\n')
