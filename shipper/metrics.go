@@ -6,6 +6,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/shipper/internal/multiline"
+	"github.com/flink-agent/flink-agent/shipper/internal/tail"
 )
 
 // Batch results for flink_agent_loki_batches_total.
@@ -26,6 +27,7 @@ type metrics struct {
 	exceptions *prometheus.CounterVec
 	tailFiles  prometheus.Gauge
 	tailBytes  prometheus.Counter
+	refused    *prometheus.CounterVec
 	sent       prometheus.Counter
 	batches    *prometheus.CounterVec
 	rejected   *prometheus.CounterVec
@@ -68,6 +70,10 @@ func newMetrics(reg prometheus.Registerer, sd *dogstatsd.Client, id identity.Ide
 			Name: "flink_agent_tail_bytes_total",
 			Help: "Bytes read from log files.",
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flink_agent_tail_refused_files_total",
+			Help: "Files matching logs.paths that were not read, once per file: not_regular_file (FIFO, socket, device), outside_log_directories (a symlink whose target lies outside the globs' directories), unreadable (permission denied).",
+		}, []string{"reason"}),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "flink_agent_loki_entries_sent_total",
 			Help: "Log entries acknowledged by Loki.",
@@ -96,7 +102,7 @@ func newMetrics(reg prometheus.Registerer, sd *dogstatsd.Client, id identity.Ide
 		id:      id,
 		compIdx: map[string]int{},
 	}
-	for _, c := range []prometheus.Collector{m.lines, m.exceptions, m.tailFiles, m.tailBytes, m.sent,
+	for _, c := range []prometheus.Collector{m.lines, m.exceptions, m.tailFiles, m.tailBytes, m.refused, m.sent,
 		m.batches, m.rejected, m.buffered, m.lag, m.redactions} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -105,7 +111,21 @@ func newMetrics(reg prometheus.Registerer, sd *dogstatsd.Client, id identity.Ide
 	for _, r := range []string{resultSuccess, resultRetry, resultRejected, resultDropped} {
 		m.batches.WithLabelValues(r)
 	}
+	for _, r := range []string{tail.ReasonNotRegular, tail.ReasonOutside, tail.ReasonUnreadable} {
+		m.refused.WithLabelValues(r)
+	}
 	return m, nil
+}
+
+// Refused counts a file the tailer did not admit (tail.Observer).
+func (m *metrics) Refused(reason string) { m.refused.WithLabelValues(reason).Inc() }
+
+// registerProgress exports when the reader last made progress.
+func registerProgress(reg prometheus.Registerer, tl *tail.Tailer) error {
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "flink_agent_tail_last_progress_timestamp_seconds",
+		Help: "When the log reader last read data, found nothing left to read, or waited for memory; /healthz fails when this is older than logs.stall_timeout while files have unread bytes.",
+	}, func() float64 { return float64(tl.LastProgress().UnixNano()) / 1e9 }))
 }
 
 // component returns the index of a component name in the counts.

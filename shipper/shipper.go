@@ -58,12 +58,13 @@ type Options struct {
 
 // Shipper tails files and ships their events.
 type Shipper struct {
-	opts Options
-	log  *slog.Logger
-	m    *metrics
-	poll time.Duration // logs.poll_interval
-	idle time.Duration // logs.multiline.idle_timeout
-	sync time.Duration // logs.sync_period
+	opts  Options
+	log   *slog.Logger
+	m     *metrics
+	poll  time.Duration // logs.poll_interval
+	idle  time.Duration // logs.multiline.idle_timeout
+	sync  time.Duration // logs.sync_period
+	stall time.Duration // logs.stall_timeout
 
 	tail  *tail.Tailer
 	lines *multiline.Parser
@@ -105,6 +106,7 @@ func New(opts Options) (*Shipper, error) {
 		poll:        lc.PollInterval.D(),
 		idle:        lc.Multiline.IdleTimeout.D(),
 		sync:        lc.SyncPeriod.D(),
+		stall:       lc.StallTimeout.D(),
 		streams:     map[string]*stream{},
 		lokiStreams: map[string]*loki.Stream{},
 		extLabels:   sortedLabels(kc.ExternalLabels),
@@ -162,7 +164,13 @@ func New(opts Options) (*Shipper, error) {
 			restored = entries
 		}
 	}
-	s.tail = tail.New(tail.Settings{Paths: lc.Paths, PollInterval: s.poll}, restored, firstStart, s.open, s.log)
+	s.tail = tail.New(tail.Settings{
+		Paths: lc.Paths, PollInterval: s.poll, CloseInactive: lc.CloseInactive.D(),
+		MaxOpenFiles: lc.MaxOpenFiles, Cadence: readCadence,
+	}, restored, firstStart, s.open, s.m, s.log)
+	if err := registerProgress(opts.Registerer, s.tail); err != nil {
+		return nil, fmt.Errorf("shipper metrics: %w", err)
+	}
 	if w != nil {
 		s.saver = positions.NewSaver(w, s.tail.Positions)
 	}
@@ -175,6 +183,22 @@ func redactSettings(c config.Redaction) redact.Settings {
 		s.Rules = append(s.Rules, redact.Rule{Name: r.Name, Regex: r.Regex.Regexp, Replacement: r.Replacement})
 	}
 	return s
+}
+
+// readCadence: while writes keep coming, the reader wakes at most this
+// often (tail.Settings.Cadence) — a few percent of the 1.5 s a line may
+// take to reach Loki, a fifth of the 250 ms to a log-derived metric.
+const readCadence = 50 * time.Millisecond
+
+// Healthy fails when reading made no progress for logs.stall_timeout
+// while files have unread bytes (a read or open that hangs, a volume that
+// stopped answering). Waiting for Loki is not a stall. Safe from any
+// goroutine; it never waits for the reader.
+func (s *Shipper) Healthy() error {
+	if stalled, since, unread := s.tail.Stalled(time.Now(), s.stall); stalled {
+		return fmt.Errorf("log reading stalled: no progress for %s with %d bytes unread", since.Round(time.Second), unread)
+	}
+	return nil
 }
 
 // Run tails until ctx ends, then drains (see Options.DrainTimeout). It
@@ -339,6 +363,7 @@ func (s *Shipper) observeHeader(f *tail.File, st *stream, ev *multiline.Event) {
 // a long Loki outage stays readable; and readiness is not held up.
 func (s *Shipper) waitForMemory(freed <-chan struct{}) error {
 	s.firePass()
+	s.tail.Alive(time.Now())
 	t := time.NewTimer(s.poll)
 	defer t.Stop()
 	select {

@@ -97,6 +97,7 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, gather promethe
 			return nil, err
 		}
 		a.add("shipper", sh.Run)
+		st.addCheck("shipper", sh.Healthy)
 	}
 
 	// Direct paging, beside the primary path (alert rules → Alertmanager

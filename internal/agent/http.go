@@ -15,6 +15,37 @@ type status struct {
 	mu     sync.Mutex
 	ready  bool
 	failed []string
+	checks []check
+}
+
+// check is a running component's own liveness (the shipper's stall check):
+// it must answer at once, whatever the component is stuck in.
+type check struct {
+	name string
+	fn   func() error
+}
+
+func (s *status) addCheck(name string, fn func() error) {
+	s.mu.Lock()
+	s.checks = append(s.checks, check{name, fn})
+	s.mu.Unlock()
+}
+
+// unhealthy is why /healthz fails: components that stopped, checks that fail.
+func (s *status) unhealthy() []string {
+	s.mu.Lock()
+	why := make([]string, 0, len(s.failed))
+	for _, f := range s.failed {
+		why = append(why, f+" stopped")
+	}
+	checks := s.checks
+	s.mu.Unlock()
+	for _, c := range checks {
+		if err := c.fn(); err != nil {
+			why = append(why, c.name+": "+err.Error())
+		}
+	}
+	return why
 }
 
 func newStatus() *status { return &status{} }
@@ -47,8 +78,8 @@ func newMux(reg *prometheus.Registry, st *status, enablePprof bool) *http.ServeM
 	// Liveness: the process serves and no component died. A dead component
 	// is fixed by a container restart, which is what failing here asks for.
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if _, failed := st.get(); len(failed) > 0 {
-			http.Error(w, "unhealthy: "+strings.Join(failed, ", ")+" stopped", http.StatusServiceUnavailable)
+		if why := st.unhealthy(); len(why) > 0 {
+			http.Error(w, "unhealthy: "+strings.Join(why, ", "), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

@@ -44,10 +44,19 @@ type Flink struct {
 // Logs is the tailer: which files, where positions are kept, how lines
 // become events.
 type Logs struct {
-	Paths          []string  `yaml:"paths"`
-	PositionsFile  string    `yaml:"positions_file"`
-	SyncPeriod     Duration  `yaml:"sync_period"`
-	PollInterval   Duration  `yaml:"poll_interval"`
+	Paths         []string `yaml:"paths"`
+	PositionsFile string   `yaml:"positions_file"`
+	SyncPeriod    Duration `yaml:"sync_period"`
+	PollInterval  Duration `yaml:"poll_interval"`
+	// StallTimeout: /healthz fails when reading made no progress for this
+	// long while files have unread bytes.
+	StallTimeout Duration `yaml:"stall_timeout"`
+	// CloseInactive: a file read to its end is closed after this long
+	// without new data, and reopened when it grows.
+	CloseInactive Duration `yaml:"close_inactive"`
+	// MaxOpenFiles bounds the descriptors held for tailing; at the limit
+	// files take turns.
+	MaxOpenFiles   int       `yaml:"max_open_files"`
 	MaxBufferBytes ByteSize  `yaml:"max_buffer_bytes"`
 	Container      string    `yaml:"container"`
 	Multiline      Multiline `yaml:"multiline"`
@@ -167,6 +176,9 @@ func Default() Config {
 			PositionsFile:  "/var/lib/flink-agent/positions.json",
 			SyncPeriod:     Duration(10 * time.Second),
 			PollInterval:   Duration(1 * time.Second),
+			StallTimeout:   Duration(60 * time.Second),
+			CloseInactive:  Duration(5 * time.Minute),
+			MaxOpenFiles:   1000,
 			MaxBufferBytes: 64 << 20,
 			Container:      "flink-main-container",
 			Multiline: Multiline{

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Validate checks what decoding cannot: ranges, URLs, addresses and
@@ -70,6 +71,15 @@ func (l *Logs) validate() *Error {
 	}
 	if e := positive("logs.poll_interval", l.PollInterval); e != nil {
 		return e
+	}
+	if l.StallTimeout.D() < time.Second || l.StallTimeout <= l.PollInterval {
+		return &Error{Key: "logs.stall_timeout", Msg: fmt.Sprintf("must be at least 1s and longer than logs.poll_interval (%v), got %v", l.PollInterval.D(), l.StallTimeout.D())}
+	}
+	if l.CloseInactive.D() < time.Second {
+		return &Error{Key: "logs.close_inactive", Msg: fmt.Sprintf("must be at least 1s, got %v", l.CloseInactive.D())}
+	}
+	if l.MaxOpenFiles < 1 || l.MaxOpenFiles > 1<<20 {
+		return &Error{Key: "logs.max_open_files", Msg: fmt.Sprintf("must be between 1 and %d, got %d", 1<<20, l.MaxOpenFiles)}
 	}
 	if e := atLeast("logs.max_buffer_bytes", l.MaxBufferBytes, 1<<20); e != nil {
 		return e

@@ -103,6 +103,14 @@ func (p *Parser) Grouper(emit func(*Event) error, begin func(*Event)) *Grouper {
 // Pending reports whether an event is being assembled.
 func (g *Grouper) Pending() bool { return g.lines > 0 }
 
+// Release gives back the event buffer while nothing is pending: a file
+// closed for inactivity costs no memory but its bookkeeping.
+func (g *Grouper) Release() {
+	if g.lines == 0 {
+		g.ev = nil
+	}
+}
+
 // Flush completes the event being assembled: the file ended, or no line
 // came for the idle timeout.
 func (g *Grouper) Flush() error {

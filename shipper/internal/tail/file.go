@@ -44,6 +44,7 @@ type File struct {
 	copyOf      *File
 	live        bool      // the inode is at the group's live name
 	gone        bool      // not found by the last scan
+	deleted     bool      // seen unlinked: it cannot come back
 	restored    bool      // from the positions file, not yet checked on disk
 	size        int64     // at the last scan
 	mtime       time.Time // at the last scan
@@ -56,11 +57,12 @@ type File struct {
 	quietOrphan bool      // truncated or replaced while the agent was down: no copy expected
 	orphanScans int       // scans that looked for an orphan's copy
 
-	readOff  int64 // next byte to read
-	buf      []byte
-	bufN     int  // buf[:bufN] is an incomplete line starting at readOff-bufN
-	midLine  bool // the line being read did not fit buf and continues
+	readOff  int64  // next byte to read
+	partial  []byte // an incomplete line starting at readOff-len(partial)
+	midLine  bool   // the line being read did not fit the read buffer and continues
+	eof      bool   // the last read reached the end
 	lastData time.Time
+	readErrs int // consecutive failed reads: logged when they start and end
 }
 
 // Path is where the file is now (it changes when the file is rotated).
@@ -97,4 +99,19 @@ func (t *File) close() {
 func (t *File) skip(size int64) {
 	t.readOff = size
 	t.Ack.Reset(size)
+}
+
+// warnRead logs a failing read when failures start; readOK when they end.
+func (tl *Tailer) warnRead(t *File, err error) {
+	if t.readErrs == 0 {
+		tl.log.Warn("reading log file failed; retrying, told again when that ends", "file", t.path, "err", err)
+	}
+	t.readErrs++
+}
+
+func (tl *Tailer) readOK(t *File) {
+	if t.readErrs > 0 {
+		tl.log.Info("reading log file works again", "file", t.path, "failed_reads", t.readErrs)
+		t.readErrs = 0
+	}
 }

@@ -12,15 +12,20 @@ import (
 // or deleted) file still being finished, else the live file. Older data
 // goes first, and the live file is never held up for long because rotated
 // files end. It reports whether anything was read; an error is a sink's
-// (the reader stopping).
+// (the reader stopping). A round that read something, or found nothing
+// left to read, is progress for the stall check.
 func (tl *Tailer) ReadRound(now time.Time) (bool, error) {
 	tl.now = now
 	clear(tl.groupBusy)
-	progress := false
+	progress, more := false, false
 	files := tl.files
 	for pass := 0; pass < 2; pass++ {
 		for _, t := range files {
-			if t.state != stActive || tl.groupBusy[t.g.id] || t.live != (pass == 1) {
+			if t.state != stActive || t.live != (pass == 1) {
+				continue
+			}
+			if tl.groupBusy[t.g.id] {
+				more = more || !t.eof
 				continue
 			}
 			tl.groupBusy[t.g.id] = true
@@ -31,21 +36,24 @@ func (tl *Tailer) ReadRound(now time.Time) (bool, error) {
 			if err != nil {
 				return progress, err
 			}
+			more = more || (t.f != nil && !t.eof)
 		}
+	}
+	if progress || !more {
+		tl.progress.Store(now.UnixNano())
 	}
 	return progress, nil
 }
 
 func (tl *Tailer) readFile(t *File) (int, error) {
-	if t.buf == nil {
-		t.buf = make([]byte, readBufSize)
-	}
 	if t.f == nil {
-		return 0, nil
+		return 0, nil // closed while idle: a scan reopens it when it grows
 	}
+	buf := tl.buf
 	total := 0
 	for total < maxPerRound {
-		n, err := t.f.ReadAt(t.buf[t.bufN:], t.readOff)
+		off := copy(buf, t.partial)
+		n, err := t.f.ReadAt(buf[off:], t.readOff)
 		if n > 0 {
 			// Was the file truncated and written again before this read?
 			// Then its leading bytes changed, and what was read belongs
@@ -56,7 +64,7 @@ func (tl *Tailer) readFile(t *File) (int, error) {
 			// a truncation must find the copy by the content we read.
 			fp := t.fp
 			if end := t.readOff + int64(n); fp.N < fingerprint.Max && t.readOff <= int64(fp.N) && end > int64(fp.N) {
-				d := t.buf[t.bufN : t.bufN+n]
+				d := buf[off : off+n]
 				fp = fp.Extend(d[fp.N-int(t.readOff) : min(int64(n), fingerprint.Max-t.readOff)])
 			}
 			var hb [fingerprint.Max]byte
@@ -72,8 +80,8 @@ func (tl *Tailer) readFile(t *File) (int, error) {
 			}
 			total += n
 			tl.bytesRead += int64(n)
-			t.lastData = tl.now
-			if err := tl.consume(t, n); err != nil {
+			t.lastData, t.eof = tl.now, false
+			if err := tl.consume(t, buf[:off+n], n); err != nil {
 				return total, err
 			}
 			if t.state != stActive {
@@ -82,7 +90,7 @@ func (tl *Tailer) readFile(t *File) (int, error) {
 			continue
 		}
 		if err != nil && err != io.EOF {
-			tl.log.Warn("reading log file failed", "file", t.path, "err", err)
+			tl.warnRead(t, err)
 			return total, nil
 		}
 		// At the end. Truncated (copytruncate, perhaps renamed since)?
@@ -90,20 +98,22 @@ func (tl *Tailer) readFile(t *File) (int, error) {
 			tl.scanWanted.Store(true)
 			return total, nil
 		}
+		tl.readOK(t)
 		if !t.live {
 			// Rotated, deleted or a copy: nothing more will be written.
 			tl.finish(t)
 			return total, nil
 		}
+		t.eof = true
 		return total, nil
 	}
 	return total, nil
 }
 
-// consume splits the n bytes just read (after buf[:bufN]) into lines.
-func (tl *Tailer) consume(t *File, n int) error {
-	data := t.buf[:t.bufN+n]
-	base := t.readOff - int64(t.bufN)
+// consume splits data (t's unfinished line, then the n bytes just read)
+// into lines; what is left unfinished is kept in t.partial.
+func (tl *Tailer) consume(t *File, data []byte, n int) error {
+	base := t.readOff - int64(len(t.partial))
 	t.readOff += int64(n)
 	pos := 0
 	for {
@@ -120,19 +130,24 @@ func (tl *Tailer) consume(t *File, n int) error {
 		pos += i + 1
 		if err := t.sink.Line(line, base+int64(pos), join); err != nil {
 			// Stopping: leave the rest unread (it is not acknowledged).
-			t.bufN = 0
+			t.partial = t.partial[:0]
 			return err
 		}
 	}
 	rest := data[pos:]
-	if len(rest) == len(t.buf) {
+	if len(rest) == len(tl.buf) {
 		// A line longer than the buffer: take this piece now.
 		join := t.midLine
 		t.midLine = true
-		t.bufN = 0
+		t.partial = t.partial[:0]
 		return t.sink.Line(rest, base+int64(len(data)), join)
 	}
-	t.bufN = copy(t.buf, rest)
+	// Usually nothing, or a few bytes: the file's own copy, small.
+	if cap(t.partial) < len(rest) || cap(t.partial) > 4*len(rest)+64 {
+		t.partial = make([]byte, len(rest), len(rest)+len(rest)/4)
+	}
+	t.partial = t.partial[:len(rest)]
+	copy(t.partial, rest)
 	return nil
 }
 

@@ -44,6 +44,9 @@ func (tl *Tailer) enumerate() {
 }
 
 func (tl *Tailer) addCand(p, glob string) {
+	if r := tl.refused[p]; r != nil {
+		r.seen = true
+	}
 	gpath, suffix := splitSuffix(p)
 	if suffix > 0 {
 		if ok, _ := filepath.Match(glob, gpath); !ok {
@@ -53,12 +56,18 @@ func (tl *Tailer) addCand(p, glob string) {
 			gpath, suffix = p, 0 // matched as a name of its own (app.2024)
 		}
 	}
-	fi, err := os.Stat(p)
-	if err != nil || !fi.Mode().IsRegular() {
+	fi, err := os.Stat(p) // never blocks, not even on a FIFO
+	if err != nil || fi.IsDir() {
 		return
 	}
 	id, ok := statID(fi)
 	if !ok {
+		return
+	}
+	if !fi.Mode().IsRegular() {
+		if !tl.refusedNow(p, id) {
+			tl.refuse(p, &refusal{reason: ReasonNotRegular, id: id, detail: "not a regular file (" + fi.Mode().Type().String() + ")"})
+		}
 		return
 	}
 	if i, dup := tl.candIdx[id]; dup {
@@ -80,6 +89,9 @@ func (tl *Tailer) scan(full bool) {
 	tl.enumerate()
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
+	tl.evictable, tl.blocked = tl.evictable[:0], 0
+	tl.evictSorted = false
+	defer tl.forgetRefused()
 	for i := range tl.cands {
 		c := &tl.cands[i]
 		t := tl.byID[c.id]
@@ -97,6 +109,7 @@ func (tl *Tailer) scan(full bool) {
 	if !full {
 		return
 	}
+	tl.publishUnread()
 	// Where is every known inode now?
 	for _, t := range tl.files {
 		if t.state == stOrphan {
@@ -108,9 +121,22 @@ func (tl *Tailer) scan(full bool) {
 			// shifting .1 to .2 as we look): only a file missing from
 			// two scans in a row, or unlinked, is gone.
 			t.missed++
-			if t.missed >= 2 || t.unlinked() {
+			unlinked := t.unlinked()
+			t.deleted = t.deleted || unlinked
+			if t.missed >= 2 || unlinked {
 				t.gone, t.live = true, false
+				if t.state == stActive && t.f == nil {
+					// Closed while idle, then deleted or renamed
+					// away: it ends here (its last event too).
+					t.state = stDone
+					tl.finishing = append(tl.finishing, t)
+				}
 				if t.f == nil && t.state != stNew {
+					// Renamed out of the globs (or deleted unseen): if
+					// it comes back, it goes on where it was.
+					if !t.deleted && t.id != (devIno{}) && t.state == stDone {
+						tl.bury(t)
+					}
 					// Deleted and closed: its inode number is free
 					// for a new file.
 					if tl.byID[t.id] == t {
@@ -135,6 +161,11 @@ func (tl *Tailer) scan(full bool) {
 		changed := c.size != t.size || !c.mtime.Equal(t.mtime)
 		t.size, t.mtime = c.size, c.mtime
 		switch {
+		case t.state == stActive && t.f == nil:
+			// Closed while idle: reopened when it grew (or changed).
+			if changed {
+				tl.verify(t)
+			}
 		case t.restored, t.state == stActive, t.state == stDone && changed:
 			tl.verify(t)
 		}
@@ -183,6 +214,8 @@ func (tl *Tailer) scan(full bool) {
 	for _, n := range news {
 		tl.classify(n)
 	}
+	tl.closeInactive()
+	tl.limitWarning()
 	tl.firstStart = false
 	kept := tl.files[:0]
 	for _, t := range tl.files {
@@ -242,17 +275,15 @@ func suffixOrder(t *File) int {
 }
 
 func (tl *Tailer) openNew(c *cand) {
-	if tl.openFiles >= maxOpenFiles {
-		tl.log.Warn("too many open log files; not opening more until some are read", "max", maxOpenFiles, "file", c.path)
+	if tl.refusedNow(c.path, c.id) || !tl.room() {
 		return
 	}
-	f, fi, err := tl.open(c.path, c.id)
+	f, size, err := tl.open(c.path, c.id)
 	if err != nil {
-		if !errors.Is(err, errReplaced) {
-			tl.log.Warn("cannot open log file", "file", c.path, "err", err)
-		}
+		tl.openFailed(c.path, err)
 		return
 	}
+	tl.admitted(c.path)
 	var hb [fingerprint.Max]byte
 	head, err := fingerprint.ReadHead(f, &hb)
 	if err != nil {
@@ -260,10 +291,24 @@ func (tl *Tailer) openNew(c *cand) {
 		return
 	}
 	t := tl.newFile(tl.group(c.gpath), c.path, c.suffix, c.id)
-	t.f, t.state, t.head, t.size, t.fresh, t.history = f, stNew, append([]byte(nil), head...), fi.Size(), true, tl.firstStart
+	t.f, t.state, t.head, t.size, t.fresh, t.history = f, stNew, append([]byte(nil), head...), size, true, tl.firstStart
+	t.lastData = tl.now
 	tl.openFiles++
 	tl.files = append(tl.files, t)
 	tl.byID[c.id] = t
+}
+
+// openFailed tells of a file that could not be opened: a refusal once, a
+// race with a rename not at all (the next scan sees the file where it is).
+func (tl *Tailer) openFailed(path string, err error) {
+	var r *refusal
+	switch {
+	case errors.As(err, &r):
+		tl.refuse(path, r)
+	case errors.Is(err, errReplaced), errors.Is(err, os.ErrNotExist):
+	default:
+		tl.log.Debug("cannot open log file", "file", path, "err", err)
+	}
 }
 
 // verify checks that a known inode still holds the content it had. A file
@@ -273,12 +318,18 @@ func (tl *Tailer) verify(t *File) {
 	// the next scan, whatever its size and time then.
 	retry := func() { t.size, t.mtime = -1, time.Time{} }
 	if t.f == nil {
-		f, _, err := tl.open(t.path, t.id)
-		if err != nil {
+		if !tl.room() {
 			retry()
 			return
 		}
-		t.f = f
+		f, _, err := tl.open(t.path, t.id)
+		if err != nil {
+			tl.openFailed(t.path, err)
+			retry()
+			return
+		}
+		tl.admitted(t.path)
+		t.f, t.eof = f, false // not to be closed again before it is read
 		tl.openFiles++
 	}
 	var hb [fingerprint.Max]byte
@@ -379,10 +430,15 @@ func (tl *Tailer) classify(n *File) {
 			}
 		}
 	}
+	resumed := tl.unbury(n)
 	n.fp = fingerprint.Of(n.head)
 	n.head = nil
 	n.gen = tl.nextGen
 	tl.nextGen++
+	if resumed {
+		n.state = stActive
+		return
+	}
 	if n.suffix > 0 && n.history {
 		// Rotated before the agent ever ran: history, not shipped.
 		n.state = stDone
@@ -422,10 +478,10 @@ func (tl *Tailer) finish(t *File) {
 // runs without the registry lock: the sink may wait for the sender, which
 // takes it.
 func (tl *Tailer) flushFile(t *File) {
-	if t.bufN > 0 {
-		line := t.buf[:t.bufN]
+	if len(t.partial) > 0 {
+		line := t.partial
 		join := t.midLine
-		t.bufN, t.midLine = 0, false
+		t.partial, t.midLine = nil, false
 		_ = t.sink.Line(line, t.readOff, join)
 	}
 	_ = t.sink.Flush()

@@ -8,16 +8,23 @@
 //     the file that had it and a copytruncate copy from its original;
 //   - rotation: rename, copytruncate, deletion and inode reuse, while running
 //     and while the agent was stopped (scan.go);
-//   - reading: pread into a buffer per file, split into lines (read.go).
+//   - admission: only regular files whose real path lies inside the
+//     directories the globs name, decided on the opened descriptor
+//     (open.go);
+//   - reading: pread into one buffer shared by all files, split into lines
+//     (read.go); a file keeps only its unfinished last line.
 //
 // Each file's lines, with the offset after each, go to the Sink its
 // creator attached; each file carries its acknowledgement (positions.Ack),
 // advanced by whoever ships its events. Every file found is opened at once
-// (open.go) and kept open until read to its end, so that a file rotated
-// away and deleted stays readable.
+// and kept open until read to its end, so that a file rotated away and
+// deleted stays readable; a live file read to its end is closed after
+// Settings.CloseInactive without new data, or earlier when the open-file
+// limit is reached and other files wait, and reopened by identity when it
+// grows (close.go).
 //
-// A Tailer is driven by one goroutine (the reader). Positions may be
-// called from any goroutine.
+// A Tailer is driven by one goroutine (the reader). Positions, Stalled and
+// LastProgress may be called from any goroutine.
 package tail
 
 import (
@@ -31,14 +38,33 @@ import (
 
 // Settings are validated by internal/config.
 type Settings struct {
-	Paths        []string      // logs.paths: globs of live files
-	PollInterval time.Duration // logs.poll_interval: scans without notifications
+	Paths         []string      // logs.paths: globs of live files
+	PollInterval  time.Duration // logs.poll_interval: scans without notifications
+	CloseInactive time.Duration // logs.close_inactive: a file read to its end is closed after this without new data
+	MaxOpenFiles  int           // logs.max_open_files: descriptors held for tailing
+	// Cadence is the shortest time between two wake-ups by file
+	// notifications while writes keep coming: notifications in between
+	// are merged (by the kernel), and one read takes what they announced.
+	Cadence time.Duration
 }
 
+// Observer is told what the tailer refuses or cannot do; metrics and logs
+// are its business.
+type Observer interface {
+	// Refused: a file was not admitted (once per file and reason).
+	Refused(reason string)
+}
+
+// Refusal reasons (flink_agent_tail_refused_files_total{reason}).
 const (
-	readBufSize  = 128 << 10 // per open file; longer lines are read in pieces
-	maxPerRound  = 1 << 20   // bytes read from one file before visiting the others
-	maxOpenFiles = 1000      // file descriptors held for tailing
+	ReasonNotRegular = "not_regular_file" // FIFO, socket, device, directory
+	ReasonOutside    = "outside_log_directories"
+	ReasonUnreadable = "unreadable" // permission denied
+)
+
+const (
+	readBufSize = 128 << 10 // shared by all files; longer lines are read in pieces
+	maxPerRound = 1 << 20   // bytes read from one file before visiting the others
 )
 
 // Sink receives one file's lines, in order.
@@ -60,7 +86,10 @@ type Tailer struct {
 	poll    time.Duration
 	log     *slog.Logger
 	newSink func(*File) Sink
+	obs     Observer
 	watch   *watcher
+	s       Settings
+	buf     []byte // the read buffer, shared: one reader reads one file at a time
 
 	now        time.Time // of the current reading round or scan
 	nextScan   time.Time
@@ -68,6 +97,23 @@ type Tailer struct {
 	notify     chan struct{}
 	bytesRead  int64 // since TakeBytesRead
 	openFiles  int
+
+	// For the stall check (other goroutines): when the reader last read
+	// something or found nothing left to read, and how many bytes the
+	// last scan saw waiting to be read.
+	progress atomic.Int64 // unix nanoseconds
+	unread   atomic.Int64
+
+	dirs    []string            // real paths of the directories the globs name
+	refused map[string]*refusal // by path: told once
+	limited int                 // scans that found the open-file limit in the way, while it lasts
+	tombs   map[devIno]tomb     // files that left the globs (close.go)
+
+	// The open-file limit, per scan: idle files to close first, and how
+	// many files had to wait.
+	evictable   []*File
+	evictSorted bool
+	blocked     int
 
 	// The registry: changed by the reader under mu, read by Positions.
 	mu         sync.Mutex
@@ -87,12 +133,17 @@ type Tailer struct {
 // firstStart false without restored: read everything). newSink gives each
 // file its Sink; it is called with the registry locked and must not call
 // back into the Tailer.
-func New(s Settings, restored []positions.Entry, firstStart bool, newSink func(*File) Sink, log *slog.Logger) *Tailer {
+func New(s Settings, restored []positions.Entry, firstStart bool, newSink func(*File) Sink, obs Observer, log *slog.Logger) *Tailer {
 	tl := &Tailer{
 		globs:      s.Paths,
 		poll:       s.PollInterval,
+		s:          s,
 		log:        log,
 		newSink:    newSink,
+		obs:        obs,
+		buf:        make([]byte, readBufSize),
+		refused:    map[string]*refusal{},
+		tombs:      map[devIno]tomb{},
 		notify:     make(chan struct{}, 1),
 		byID:       map[devIno]*File{},
 		groups:     map[string]*group{},
@@ -100,6 +151,7 @@ func New(s Settings, restored []positions.Entry, firstStart bool, newSink func(*
 		firstStart: firstStart,
 	}
 	tl.restore(restored)
+	tl.progress.Store(time.Now().UnixNano())
 	return tl
 }
 
@@ -149,6 +201,7 @@ func (tl *Tailer) Scan(now time.Time) {
 	if tl.watch != nil {
 		tl.watch.ensure(tl.globs)
 	}
+	tl.dirs = globDirs(tl.globs)
 	tl.scan(true)
 	for _, t := range tl.finishing {
 		tl.flushFile(t)
@@ -175,6 +228,23 @@ func (tl *Tailer) TakeBytesRead() int64 {
 
 // OpenFiles is how many files are open for reading.
 func (tl *Tailer) OpenFiles() int { return tl.openFiles }
+
+// Alive records that the reader is working, though not reading: it waits
+// for memory (the sender's lag shows that), which is no stall.
+func (tl *Tailer) Alive(now time.Time) { tl.progress.Store(now.UnixNano()) }
+
+// LastProgress is when the reader last read something, found nothing left
+// to read, or was waiting for memory.
+func (tl *Tailer) LastProgress() time.Time { return time.Unix(0, tl.progress.Load()) }
+
+// Stalled reports whether the reader has made no progress for longer than
+// timeout while files have unread bytes; safe from any goroutine, and
+// never waits for the reader.
+func (tl *Tailer) Stalled(now time.Time, timeout time.Duration) (stalled bool, since time.Duration, unread int64) {
+	since = now.Sub(tl.LastProgress())
+	unread = tl.unread.Load()
+	return since > timeout && unread > 0, since, unread
+}
 
 // Positions appends every known file's acknowledged offset to dst.
 func (tl *Tailer) Positions(dst []positions.Entry) []positions.Entry {

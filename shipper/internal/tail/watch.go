@@ -4,6 +4,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -12,15 +13,23 @@ import (
 // the reader: a write wakes it to read, a create, rename or remove also
 // asks for a scan. Without events (some network and overlay volumes do not
 // deliver them) the poll interval still finds everything.
+//
+// Wake-ups are coalesced: after one, the watcher takes no event for
+// Settings.Cadence. fsnotify's reader then waits to hand over its event,
+// and meanwhile the kernel merges the identical write events that follow
+// (inotify merges an event equal to the last one queued): while a file is
+// written a thousand times a second the reader wakes some twenty times,
+// and a line written after a quiet spell is read at once.
 type watcher struct {
 	tl      *Tailer
 	w       *fsnotify.Watcher
 	watched map[string]bool
+	closing chan struct{}
 	done    chan struct{}
 }
 
 func (tl *Tailer) startWatcher() *watcher {
-	w := &watcher{tl: tl, watched: map[string]bool{}, done: make(chan struct{})}
+	w := &watcher{tl: tl, watched: map[string]bool{}, closing: make(chan struct{}), done: make(chan struct{})}
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		tl.log.Warn("file notifications unavailable; polling only", "err", err, "poll_interval", tl.poll)
@@ -35,6 +44,8 @@ func (tl *Tailer) startWatcher() *watcher {
 func (w *watcher) loop() {
 	defer close(w.done)
 	loggedErr := false
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
 	for {
 		select {
 		case ev, ok := <-w.w.Events:
@@ -45,6 +56,14 @@ func (w *watcher) loop() {
 				w.tl.scanWanted.Store(true)
 			}
 			w.tl.signal()
+			if w.tl.s.Cadence > 0 {
+				pause.Reset(w.tl.s.Cadence)
+				select {
+				case <-pause.C:
+				case <-w.closing:
+					return
+				}
+			}
 		case err, ok := <-w.w.Errors:
 			if !ok {
 				return
@@ -84,6 +103,7 @@ func (w *watcher) ensure(globs []string) {
 }
 
 func (w *watcher) close() {
+	close(w.closing)
 	if w.w != nil {
 		w.w.Close()
 	}
