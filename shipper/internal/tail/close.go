@@ -35,6 +35,9 @@ type tomb struct {
 
 // closeInactive closes the live files idle for CloseInactive.
 func (tl *Tailer) closeInactive() {
+	if tl.s.CloseInactive <= 0 {
+		return
+	}
 	for _, t := range tl.files {
 		if tl.idle(t) && tl.now.Sub(t.lastData) >= tl.s.CloseInactive {
 			tl.log.Debug("closing inactive log file", "file", t.path, "inactive", tl.now.Sub(t.lastData).Round(time.Second))
@@ -60,7 +63,7 @@ func (tl *Tailer) idle(t *File) bool {
 // longest when the limit is reached. A scan that had to turn a file away
 // says so (limitWarning).
 func (tl *Tailer) room() bool {
-	if tl.openFiles < tl.s.MaxOpenFiles {
+	if tl.s.MaxOpenFiles <= 0 || tl.openFiles < tl.s.MaxOpenFiles {
 		return true
 	}
 	if !tl.evictSorted {

@@ -40,16 +40,16 @@ import (
 type Settings struct {
 	Paths         []string      // logs.paths: globs of live files
 	PollInterval  time.Duration // logs.poll_interval: scans without notifications
-	CloseInactive time.Duration // logs.close_inactive: a file read to its end is closed after this without new data
-	MaxOpenFiles  int           // logs.max_open_files: descriptors held for tailing
+	CloseInactive time.Duration // logs.close_inactive: a file read to its end is closed after this without new data (0: never)
+	MaxOpenFiles  int           // logs.max_open_files: descriptors held for tailing (0: no limit)
 	// Cadence is the shortest time between two wake-ups by file
 	// notifications while writes keep coming: notifications in between
 	// are merged (by the kernel), and one read takes what they announced.
 	Cadence time.Duration
 }
 
-// Observer is told what the tailer refuses or cannot do; metrics and logs
-// are its business.
+// Observer is told what the tailer refuses or cannot do; metrics are its
+// business. It may be nil.
 type Observer interface {
 	// Refused: a file was not admitted (once per file and reason).
 	Refused(reason string)

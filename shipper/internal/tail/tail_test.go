@@ -40,7 +40,7 @@ type rig struct {
 func newRig(t *testing.T, firstStart bool) *rig {
 	r := &rig{t: t, dir: t.TempDir(), now: time.Now()}
 	r.tl = New(Settings{Paths: []string{filepath.Join(r.dir, "*.log")}, PollInterval: time.Second}, nil, firstStart,
-		func(f *File) Sink { return &lines{f: f, got: &r.got, ends: &r.ends} }, slog.New(slog.DiscardHandler))
+		func(f *File) Sink { return &lines{f: f, got: &r.got, ends: &r.ends} }, nil, slog.New(slog.DiscardHandler))
 	t.Cleanup(r.tl.Close)
 	return r
 }
