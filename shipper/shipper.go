@@ -220,6 +220,8 @@ func (s *Shipper) Run(ctx context.Context) error {
 	s.tail.Start()
 
 	// The reader: files → lines → events (open, emit) → batches.
+	wait := time.NewTimer(time.Hour)
+	defer wait.Stop()
 	for ctx.Err() == nil {
 		now := time.Now()
 		s.nowNano = now.UnixNano()
@@ -251,13 +253,13 @@ func (s *Shipper) Run(ctx context.Context) error {
 		if d := s.lastMetrics.Add(time.Second); d.Before(deadline) {
 			deadline = d
 		}
-		t := time.NewTimer(time.Until(deadline))
+		wait.Reset(time.Until(deadline))
 		select {
 		case <-ctx.Done():
 		case <-s.tail.Wake():
-		case <-t.C:
+		case <-wait.C:
 		}
-		t.Stop()
+		wait.Stop()
 	}
 
 	// Drain: stop reading, push what is in memory, wait for the

@@ -38,7 +38,7 @@ var tmMessages = []string{
 	"Received task Map -> Sink: Writer (2/4)#0 (a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6_90bea66de1c231edf33913ecd54406c1_1_0), deploy into slot with allocation id 6f2b8d1c attempt=%d.",
 	"Initializing heap keyed state backend with stream factory. attempt=%d",
 	"Free slot TaskSlot(index:1, state:ACTIVE, resource profile: ResourceProfile{cpuCores=1, taskHeapMemory=384.000mb}, allocationId: 6f2b8d1c). round=%d",
-	"Committed 128734 bytes to s3://bucket/output/part-0-%d for the writer of subtask 2.",
+	"Committed 128734 bytes of part-0-%d for the writer of subtask 2.",
 }
 
 var traces = [][]string{

@@ -17,6 +17,16 @@ func statID(fi os.FileInfo) (devIno, bool) {
 	return devIno{dev: uint64(st.Dev), ino: st.Ino}, true
 }
 
+// fileSize is an open file's size by fstat, without the allocation of
+// os.File.Stat: the reader asks at the end of every read.
+func fileSize(f *os.File) (int64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, err
+	}
+	return st.Size, nil
+}
+
 func nlink(fi os.FileInfo) uint64 {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return uint64(st.Nlink)

@@ -94,7 +94,7 @@ func (tl *Tailer) readFile(t *File) (int, error) {
 			return total, nil
 		}
 		// At the end. Truncated (copytruncate, perhaps renamed since)?
-		if fi, err := t.f.Stat(); err == nil && fi.Size() < t.readOff {
+		if size, err := fileSize(t.f); err == nil && size < t.readOff {
 			tl.scanWanted.Store(true)
 			return total, nil
 		}
