@@ -30,6 +30,7 @@ import (
 	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
 
+	"github.com/flink-agent/flink-agent/shipper/internal/benchpeer"
 	"github.com/flink-agent/flink-agent/shipper/internal/flinklog"
 )
 
@@ -82,38 +83,6 @@ type result struct {
 	entries, pool int64
 }
 
-// procCPU is a running process's user+system time from /proc.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name (which may contain spaces).
-	i := bytes.LastIndexByte(b, ')')
-	var f [20]int64
-	fields := bytes.Fields(b[i+2:])
-	for k := 0; k < len(f) && k < len(fields); k++ {
-		fmt.Sscan(string(fields[k]), &f[k])
-	}
-	ticks := f[11] + f[12] // utime, stime (fields 14, 15 of stat)
-	return time.Duration(ticks) * time.Second / 100
-}
-
-// procHWM is a running process's peak RSS in KiB.
-func procHWM(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	var kib int64
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		if bytes.HasPrefix(l, []byte("VmHWM:")) {
-			fmt.Sscan(string(bytes.TrimSpace(l[6:])), &kib)
-		}
-	}
-	return kib
-}
-
 func run(name string, rc *receiver, events int64, cmd *exec.Cmd) (result, error) {
 	rc.reset()
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -133,39 +102,14 @@ func run(name string, rc *receiver, events int64, cmd *exec.Cmd) (result, error)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	r := result{name: name, wall: time.Since(t0), cpu: procCPU(cmd.Process.Pid), rssKiB: procHWM(cmd.Process.Pid), entries: rc.entries.Load()}
+	r := result{name: name, wall: time.Since(t0), cpu: benchpeer.CPU(cmd.Process.Pid), rssKiB: hwm(cmd.Process.Pid), entries: rc.entries.Load()}
 	return r, nil
 }
 
-const promtailConfig = `server:
-  disable: true
-positions:
-  filename: %[1]s/promtail-positions.yaml
-clients:
-  - url: %[2]s/loki/api/v1/push
-    batchwait: 1s
-    batchsize: 1048576
-scrape_configs:
-  - job_name: flink
-    static_configs:
-      - targets: [localhost]
-        labels:
-          job: flink
-          __path__: %[3]s
-    pipeline_stages:
-      - multiline:
-          firstline: '^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}'
-          max_wait_time: 500ms
-          max_lines: 100000
-      - regex:
-          expression: '^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) (?P<level>\S+)\s+(?P<logger>\S+)'
-      - timestamp:
-          source: ts
-          format: '2006-01-02 15:04:05,000'
-      - structured_metadata:
-          level:
-          logger:
-`
+func hwm(pid int) int64 {
+	_, kib := benchpeer.Mem(pid)
+	return kib
+}
 
 func main() {
 	events := flag.Int64("events", 400_000, "events in the log file (5% with a stack trace)")
@@ -213,7 +157,7 @@ func main() {
 	results = append(results, r)
 
 	cfg := filepath.Join(dir, "promtail.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(promtailConfig, dir, url, glob)), 0o644)
+	os.WriteFile(cfg, []byte(benchpeer.PromtailConfig(dir, url, glob)), 0o644)
 	cmd = exec.Command(*promtail, "-config.file="+cfg, "-log.level=warn")
 	r, err = run("promtail", rc, *events, cmd)
 	if err != nil {

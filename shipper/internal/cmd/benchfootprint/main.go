@@ -44,6 +44,7 @@ import (
 	"github.com/grafana/loki/pkg/push"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/flink-agent/flink-agent/shipper/internal/benchpeer"
 	"github.com/flink-agent/flink-agent/shipper/internal/flinklog"
 )
 
@@ -234,44 +235,6 @@ func (p *proc) stop() {
 	_ = p.cmd.Wait()
 }
 
-// procCPU is a process's user+system time from /proc/<pid>/stat.
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	fields := bytes.Fields(b[i+2:])
-	if len(fields) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(string(fields[11]), 10, 64)
-	st, _ := strconv.ParseInt(string(fields[12]), 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
-// procMem is a process's current and peak RSS in KiB.
-func procMem(pid int) (rss, hwm int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		for _, f := range []struct {
-			p []byte
-			v *int64
-		}{{[]byte("VmRSS:"), &rss}, {[]byte("VmHWM:"), &hwm}} {
-			if bytes.HasPrefix(l, f.p) {
-				fs := bytes.Fields(l[len(f.p):])
-				if len(fs) > 0 {
-					*f.v, _ = strconv.ParseInt(string(fs[0]), 10, 64)
-				}
-			}
-		}
-	}
-	return rss, hwm
-}
-
 // Fake JobManager: the REST answers of a real Flink 1.20 (the collector's
 // fixtures) for jobs jobs, each with its own id.
 type fakeJM struct {
@@ -394,36 +357,6 @@ web:
   enable_pprof: %[6]t
 log:
   level: warn
-`
-
-const promtailConfig = `server:
-  disable: true
-positions:
-  filename: %[1]s/positions.yaml
-clients:
-  - url: %[2]s/loki/api/v1/push
-    batchwait: 1s
-    batchsize: 1048576
-scrape_configs:
-  - job_name: flink
-    static_configs:
-      - targets: [localhost]
-        labels:
-          job: flink
-          __path__: %[3]s
-    pipeline_stages:
-      - multiline:
-          firstline: '^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}'
-          max_wait_time: 500ms
-          max_lines: 100000
-      - regex:
-          expression: '^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) (?P<level>\S+)\s+(?P<logger>\S+)'
-      - timestamp:
-          source: ts
-          format: '2006-01-02 15:04:05,000'
-      - structured_metadata:
-          level:
-          logger:
 `
 
 // The filelog receiver doing the same work per event: multiline on the
@@ -578,7 +511,7 @@ func run(s settings) error {
 		pd := filepath.Join(dir, "promtail")
 		_ = os.MkdirAll(pd, 0o755)
 		cfg := filepath.Join(pd, "promtail.yaml")
-		if err := os.WriteFile(cfg, fmt.Appendf(nil, promtailConfig, pd, url, glob), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(benchpeer.PromtailConfig(pd, url, glob)), 0o644); err != nil {
 			return err
 		}
 		procs = append(procs, &proc{name: "promtail", rc: rc, cmd: exec.Command(s.promtail, "-config.file="+cfg, "-log.level=warn")})
@@ -594,12 +527,12 @@ func run(s settings) error {
 	// Idle.
 	cpu0 := make([]time.Duration, len(procs))
 	for i, p := range procs {
-		cpu0[i] = procCPU(p.cmd.Process.Pid)
+		cpu0[i] = benchpeer.CPU(p.cmd.Process.Pid)
 	}
 	time.Sleep(s.idle)
 	for i, p := range procs {
-		p.idleCPU = procCPU(p.cmd.Process.Pid) - cpu0[i]
-		p.idleRSS, _ = procMem(p.cmd.Process.Pid)
+		p.idleCPU = benchpeer.CPU(p.cmd.Process.Pid) - cpu0[i]
+		p.idleRSS, _ = benchpeer.Mem(p.cmd.Process.Pid)
 	}
 
 	// Load: the writer runs from here to the end of the latency phase.
@@ -627,14 +560,14 @@ func run(s settings) error {
 		go func() { defer profWG.Done(); profile(procs[0].metrics, s.profile, s.load) }()
 	}
 	for i, p := range procs {
-		cpu0[i] = procCPU(p.cmd.Process.Pid)
+		cpu0[i] = benchpeer.CPU(p.cmd.Process.Pid)
 	}
 	t0 := time.Now()
 	time.Sleep(s.load)
 	loadWall := time.Since(t0)
 	for i, p := range procs {
-		p.loadCPU = procCPU(p.cmd.Process.Pid) - cpu0[i]
-		p.loadRSS, p.peakRSS = procMem(p.cmd.Process.Pid)
+		p.loadCPU = benchpeer.CPU(p.cmd.Process.Pid) - cpu0[i]
+		p.loadRSS, p.peakRSS = benchpeer.Mem(p.cmd.Process.Pid)
 	}
 	profWG.Wait()
 

@@ -1,0 +1,88 @@
+// Package benchpeer holds what the whole-process benchmarks
+// (benchcompare, benchfootprint) share: a process's CPU time and memory
+// from /proc, and the Promtail configuration that does the agent's work
+// per event.
+package benchpeer
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// CPU is a process's user+system time from /proc/<pid>/stat.
+func CPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which may contain spaces).
+	i := bytes.LastIndexByte(b, ')')
+	fields := bytes.Fields(b[i+2:])
+	if len(fields) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(string(fields[11]), 10, 64) // utime, field 14 of stat
+	st, _ := strconv.ParseInt(string(fields[12]), 10, 64) // stime, field 15
+	return time.Duration(ut+st) * time.Second / 100       // USER_HZ
+}
+
+// Mem is a process's current and peak RSS in KiB.
+func Mem(pid int) (rss, hwm int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		for _, f := range []struct {
+			p []byte
+			v *int64
+		}{{[]byte("VmRSS:"), &rss}, {[]byte("VmHWM:"), &hwm}} {
+			if bytes.HasPrefix(l, f.p) {
+				if fs := bytes.Fields(l[len(f.p):]); len(fs) > 0 {
+					*f.v, _ = strconv.ParseInt(string(fs[0]), 10, 64)
+				}
+			}
+		}
+	}
+	return rss, hwm
+}
+
+// PromtailConfig is Promtail doing the agent's work per event: log4j
+// multiline on the timestamp, the record's time, level and logger as
+// structured metadata, batches of 1 MiB or 1 s. dir holds its positions.
+func PromtailConfig(dir, url, glob string) string {
+	return fmt.Sprintf(promtailConfig, dir, url, glob)
+}
+
+const promtailConfig = `server:
+  disable: true
+positions:
+  filename: %[1]s/promtail-positions.yaml
+clients:
+  - url: %[2]s/loki/api/v1/push
+    batchwait: 1s
+    batchsize: 1048576
+scrape_configs:
+  - job_name: flink
+    static_configs:
+      - targets: [localhost]
+        labels:
+          job: flink
+          __path__: %[3]s
+    pipeline_stages:
+      - multiline:
+          firstline: '^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}'
+          max_wait_time: 500ms
+          max_lines: 100000
+      - regex:
+          expression: '^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3}) (?P<level>\S+)\s+(?P<logger>\S+)'
+      - timestamp:
+          source: ts
+          format: '2006-01-02 15:04:05,000'
+      - structured_metadata:
+          level:
+          logger:
+`
