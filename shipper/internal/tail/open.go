@@ -37,6 +37,9 @@ func (r *refusal) Error() string { return r.detail }
 //     agent's own credentials is never read; one to a file beside it is.
 func (tl *Tailer) open(path string, want devIno) (*os.File, int64, error) {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC|syscall.O_NOCTTY, 0)
+	for err == syscall.EINTR {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC|syscall.O_NOCTTY, 0)
+	}
 	if err != nil {
 		if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
 			return nil, 0, &refusal{reason: ReasonUnreadable, id: want, detail: err.Error()}
