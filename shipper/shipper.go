@@ -187,8 +187,9 @@ func redactSettings(c config.Redaction) redact.Settings {
 
 // readCadence: while writes keep coming, the reader wakes at most this
 // often (tail.Settings.Cadence) — a few percent of the 1.5 s a line may
-// take to reach Loki, a fifth of the 250 ms to a log-derived metric.
-const readCadence = 50 * time.Millisecond
+// take to reach Loki, under half of the 250 ms to a log-derived metric.
+// At 2,000 writes a second, 100 ms took a quarter less CPU than 50 ms.
+const readCadence = 100 * time.Millisecond
 
 // Healthy fails when reading made no progress for logs.stall_timeout
 // while files have unread bytes (a read or open that hangs, a volume that

@@ -18,7 +18,7 @@ import (
 // Settings.Cadence. fsnotify's reader then waits to hand over its event,
 // and meanwhile the kernel merges the identical write events that follow
 // (inotify merges an event equal to the last one queued): while a file is
-// written a thousand times a second the reader wakes some twenty times,
+// written a thousand times a second the reader wakes some ten times,
 // and a line written after a quiet spell is read at once.
 type watcher struct {
 	tl      *Tailer
