@@ -12,7 +12,14 @@ FLINK_VERSION_LIST = $(shell awk '!/^\#/ && NF {print $$1}' testbed/flink-versio
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+BRANCH  ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+# The commit's date, not the clock's: the same commit builds the same binary.
+BUILD_DATE ?= $(shell git log -1 --format=%cd --date=format:%Y%m%d-%H:%M:%S 2>/dev/null || echo unknown)
+# --version and flink_agent_build_info read prometheus/common/version.
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(COMMIT) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+BUILD_OUT ?= bin/flink-agent
 GO_TEST_TIMEOUT ?= 60m
 
 .PHONY: all build tools test test-compat test-loss test-unit bench bench-compare bench-footprint demo lint docker capture-fixtures clean help
@@ -23,7 +30,7 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 build: ## static binary in bin/flink-agent
-	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/flink-agent ./cmd/flink-agent
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD_OUT) ./cmd/flink-agent
 
 tools: ## install test-bed tools into $FLINK_AGENT_CACHE (Flink 1.20 and the newest 2.x, Loki, statsd_exporter, helm, promtool, amtool)
 	scripts/tools.sh

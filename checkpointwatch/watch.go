@@ -271,14 +271,6 @@ func (w *Watch) SetConfig(jobID string, c Config) {
 	w.publish(j)
 }
 
-// HasConfig reports whether the job's configuration is known.
-func (w *Watch) HasConfig(jobID string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	j := w.jobs[jobID]
-	return j != nil && j.hasCfg
-}
-
 // setName names a job and replays what the log saw before the name was known.
 func (w *Watch) setName(j *job, name string) {
 	if name == "" || j.name == name {

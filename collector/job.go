@@ -11,6 +11,7 @@ import (
 	"github.com/DataDog/datadog-go/v5/statsd"
 
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/internal/excerpt"
 )
 
 // /jobs/:id: uptime, the restart signal, and per-vertex busy and
@@ -271,7 +272,7 @@ func (s *scrape) restarted(j *jobOverview, n int64) {
 			s.fail(err)
 		}
 	} else if e := b.History.Entries; len(e) > 0 {
-		cause = firstLine(e[0].Stacktrace)
+		cause = excerpt.Bytes(excerpt.FirstLine(e[0].Stacktrace), maxCause)
 		if cause == "" {
 			cause = e[0].Name
 		}
@@ -283,7 +284,7 @@ func (s *scrape) restarted(j *jobOverview, n int64) {
 			cause += " (task " + e[0].TaskName + " at " + where + ")"
 		}
 	} else {
-		cause = firstLine(b.Root)
+		cause = excerpt.Bytes(excerpt.FirstLine(b.Root), maxCause)
 	}
 	s.c.log.Warn("Flink job restarted", "job_name", j.Name, "job_id", j.ID, "restarts", n, "cause", cause)
 	if !s.c.sd.Enabled() {
@@ -294,9 +295,7 @@ func (s *scrape) restarted(j *jobOverview, n int64) {
 		text = "(no exception recorded)"
 	}
 	key := "flink-restart:" + s.c.opts.Identity.Cluster + "/" + s.c.opts.Identity.Namespace + "/" + j.Name
-	if len(key) > 100 {
-		key = key[:100]
-	}
+	key = excerpt.Cut(key, 100) // Datadog's limit
 	s.c.sd.Event(&statsd.Event{
 		Title:          fmt.Sprintf("Flink job %s restarted", j.Name),
 		Text:           text,
@@ -307,13 +306,5 @@ func (s *scrape) restarted(j *jobOverview, n int64) {
 	})
 }
 
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = strings.TrimSpace(s[:i])
-	}
-	if len(s) > 500 {
-		s = s[:500]
-	}
-	return s
-}
+// maxCause bounds the exception line in the restart log and event.
+const maxCause = 500

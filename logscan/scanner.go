@@ -24,6 +24,7 @@ import (
 
 	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/internal/excerpt"
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/internal/logevent"
 )
@@ -291,7 +292,7 @@ func (s *Scanner) unrecognized(pattern string, h []byte) {
 	s.mu.Unlock()
 	if first {
 		s.log.Warn("checkpoint log line in an unknown form; further ones are only counted",
-			"pattern", pattern, "line", truncate(string(h), 400))
+			"pattern", pattern, "line", excerpt.Bytes(string(h), 400))
 	}
 }
 
@@ -590,19 +591,8 @@ func throttleMessage(ev []byte) string {
 			s := strings.TrimSpace(string(l))
 			s = strings.TrimPrefix(s, "Caused by: ")
 			s = strings.TrimPrefix(s, "Suppressed: ")
-			return truncate(s, maxEventMessage)
+			return excerpt.Bytes(s, maxEventMessage)
 		}
 	}
-	return truncate(strings.TrimSpace(string(firstLine(ev))), maxEventMessage)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	// Cut at a rune boundary.
-	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
+	return excerpt.Bytes(strings.TrimSpace(string(firstLine(ev))), maxEventMessage)
 }

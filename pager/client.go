@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/flink-agent/flink-agent/internal/backoff"
+	"github.com/flink-agent/flink-agent/internal/retryafter"
 )
 
 // DefaultURL is the Events API v2 endpoint.
@@ -58,7 +60,7 @@ type Client struct {
 	log     *slog.Logger
 	minB    time.Duration
 	maxB    time.Duration
-	lim     *limiter
+	lim     *rate.Limiter
 	maxQ    int
 	ua      string
 
@@ -133,7 +135,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 	}
 	perMin = min(perMin, APILimitPerMinute-1)
 	burst = max(1, min(burst, APILimitPerMinute-perMin))
-	c.lim = newLimiter(float64(perMin)/60, float64(burst))
+	c.lim = rate.NewLimiter(rate.Limit(float64(perMin)/60), burst)
 	if o.Registerer != nil {
 		for _, col := range []prometheus.Collector{c.events, c.requests} {
 			if err := o.Registerer.Register(col); err != nil {
@@ -274,7 +276,7 @@ func (e errPermanent) Error() string { return "HTTP " + strconv.Itoa(e.status) }
 func (c *Client) deliver(ctx context.Context, ev Event) {
 	b := backoff.Backoff{Min: c.minB, Max: c.maxB}
 	for {
-		if !c.lim.wait(ctx) {
+		if c.lim.Wait(ctx) != nil {
 			return
 		}
 		wait, err := c.attempt(ctx, &ev)
@@ -335,7 +337,8 @@ func (c *Client) attempt(ctx context.Context, ev *Event) (time.Duration, error) 
 	case code/100 == 2:
 		return 0, nil
 	case code == http.StatusTooManyRequests || code >= 500 || code == http.StatusRequestTimeout:
-		return retryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("HTTP %d: %s", code, strings.TrimSpace(r.Message))
+		wait, _ := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now())
+		return min(wait, maxRetryAfter), fmt.Errorf("HTTP %d: %s", code, strings.TrimSpace(r.Message))
 	default:
 		// 400: the event is invalid and will stay so. Other 4xx (a wrong
 		// URL, a proxy refusing) cannot be fixed by sending again either.
@@ -353,44 +356,5 @@ func statusClass(code int) string {
 	return strconv.Itoa(code/100) + "xx"
 }
 
-// retryAfter reads Retry-After seconds, capped at 10 minutes.
-func retryAfter(v string) time.Duration {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n <= 0 {
-		return 0
-	}
-	return min(time.Duration(n)*time.Second, 10*time.Minute)
-}
-
-// limiter is a token bucket: rate tokens per second, at most burst stored.
-type limiter struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
-}
-
-func newLimiter(rate, burst float64) *limiter {
-	return &limiter{rate: rate, burst: burst, tokens: burst, last: time.Now()}
-}
-
-// wait takes a token, sleeping until one is available; false if ctx ended.
-func (l *limiter) wait(ctx context.Context) bool {
-	for {
-		l.mu.Lock()
-		now := time.Now()
-		l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
-		l.last = now
-		if l.tokens >= 1 {
-			l.tokens--
-			l.mu.Unlock()
-			return true
-		}
-		need := time.Duration((1 - l.tokens) / l.rate * float64(time.Second))
-		l.mu.Unlock()
-		if !backoff.Wait(ctx, need) {
-			return false
-		}
-	}
-}
+// maxRetryAfter caps the wait a server may ask for.
+const maxRetryAfter = 10 * time.Minute

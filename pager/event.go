@@ -16,6 +16,7 @@ package pager
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/flink-agent/flink-agent/internal/excerpt"
 	"strings"
 	"unicode/utf8"
 )
@@ -67,25 +68,6 @@ type Response struct {
 	Errors   []string `json:"errors,omitempty"`
 }
 
-// Truncate shortens s to at most n characters (runes), marking the cut
-// with "…".
-func Truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	var b strings.Builder
-	i := 0
-	for _, r := range s {
-		if i == n-1 {
-			break
-		}
-		b.WriteRune(r)
-		i++
-	}
-	b.WriteString("…")
-	return b.String()
-}
-
 // DedupKey builds a stable key from its parts, "flink-agent/" + parts
 // joined by "/". Parts are cleaned of "/" so that the key splits back
 // unambiguously; a key over the API's 255 characters keeps its start and
@@ -105,17 +87,5 @@ func DedupKey(parts ...string) string {
 	}
 	sum := sha256.Sum256([]byte(k))
 	h := hex.EncodeToString(sum[:8])
-	return truncateBytes(k, MaxDedupKey-len(h)-1) + "#" + h
-}
-
-// truncateBytes cuts s to at most n bytes at a rune boundary (the result has
-// at most n runes as well).
-func truncateBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return excerpt.Cut(k, MaxDedupKey-len(h)-1) + "#" + h
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/excerpt"
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/logscan"
 )
@@ -255,7 +256,7 @@ func (p *Pager) Evaluate() {
 			DedupKey:    k,
 			Client:      "flink-agent",
 			Payload: &Payload{
-				Summary:       Truncate(a.summary, MaxSummary),
+				Summary:       excerpt.Runes(a.summary, MaxSummary),
 				Source:        p.source,
 				Severity:      a.severity,
 				Timestamp:     ts,
@@ -317,7 +318,7 @@ func (p *Pager) jobAlerts(j JobStatus, want map[string]alert) {
 		if msg == "" {
 			msg = "no failure message seen"
 		}
-		d["failure_message"] = Truncate(msg, 2000)
+		d["failure_message"] = excerpt.Runes(msg, 2000)
 		if p.throttle != nil {
 			if st := p.throttle(); st.Active {
 				d["s3_throttling"] = fmt.Sprintf("%d occurrences since %s on %s", st.Events, st.Since.UTC().Format(time.RFC3339), strings.Join(st.BucketList(), ", "))

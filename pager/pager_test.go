@@ -2,6 +2,8 @@ package pager
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -276,8 +278,9 @@ func TestRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Asking for more than the API allows is clamped to ≤ 120 a minute.
-	if c.lim.burst+c.lim.rate*60 > APILimitPerMinute {
-		t.Fatalf("bucket allows %v a minute", c.lim.burst+c.lim.rate*60)
+	burst, perSecond := float64(c.lim.Burst()), float64(c.lim.Limit())
+	if burst+perSecond*60 > APILimitPerMinute {
+		t.Fatalf("bucket allows %v a minute", burst+perSecond*60)
 	}
 	for i := 0; i < 200; i++ {
 		c.Enqueue(trigger("flink-agent/k"+string(rune('a'+i%26))+strings.Repeat("x", i/26), "s"))
@@ -286,8 +289,8 @@ func TestRateLimit(t *testing.T) {
 	runClient(t, c)
 	time.Sleep(2 * time.Second)
 	elapsed := time.Since(start).Seconds()
-	allowed := c.lim.burst + c.lim.rate*elapsed
-	if n := float64(srv.Requests()); n > allowed+1 || n < c.lim.burst {
+	allowed := burst + perSecond*elapsed
+	if n := float64(srv.Requests()); n > allowed+1 || n < burst {
 		t.Errorf("%v requests in %.1fs, bucket allows %.1f", n, elapsed, allowed)
 	}
 	if srv.OverLimit() != 0 {
@@ -307,7 +310,7 @@ func TestRoutingKeyFileErrors(t *testing.T) {
 	}
 }
 
-func TestDedupKeyAndTruncate(t *testing.T) {
+func TestDedupKey(t *testing.T) {
 	if k := DedupKey("ns", "c/1", "job", ""); k != "flink-agent/ns/c_1/job/_" {
 		t.Errorf("DedupKey = %q", k)
 	}
@@ -317,9 +320,6 @@ func TestDedupKeyAndTruncate(t *testing.T) {
 	}
 	if other := DedupKey("ns", "c1", "job", strings.Repeat("é", 400), "checkpoint_stuck"); other == long {
 		t.Error("two conditions share a truncated key")
-	}
-	if s := Truncate(strings.Repeat("ab", 600), MaxSummary); utf8.RuneCountInString(s) != MaxSummary || !strings.HasSuffix(s, "…") {
-		t.Errorf("Truncate: %d characters", utf8.RuneCountInString(s))
 	}
 }
 
@@ -343,5 +343,41 @@ func TestJobsFromGatherer(t *testing.T) {
 	}
 	if b := by["b"]; !b.Stuck || b.InProgressFor != 90*time.Second || b.LastFailure != "" {
 		t.Errorf("b = %+v", b)
+	}
+}
+
+// A 429 whose Retry-After is an HTTP-date (RFC 9110) is waited out, not
+// retried after the much shorter backoff.
+func TestRetryAfterHTTPDate(t *testing.T) {
+	var mu sync.Mutex
+	var times []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		n := len(times)
+		mu.Unlock()
+		if n == 1 {
+			w.Header().Set("Retry-After", time.Now().Add(3*time.Second).UTC().Format(http.TimeFormat))
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"status":"success","message":"Event processed"}`))
+	}))
+	defer srv.Close()
+	c, err := NewClient(ClientOptions{URL: srv.URL, RoutingKeyFile: keyFile(t, testKey),
+		MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runClient(t, c)
+	c.Enqueue(trigger("flink-agent/k", "s"))
+	waitFor(t, "the retry", func() bool { mu.Lock(); defer mu.Unlock(); return len(times) == 2 })
+	mu.Lock()
+	gap := times[1].Sub(times[0])
+	mu.Unlock()
+	// The date has whole seconds: the wait is between 2 and 3 s.
+	if gap < 1900*time.Millisecond {
+		t.Errorf("retried after %s, before the Retry-After date", gap)
 	}
 }

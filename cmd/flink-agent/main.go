@@ -13,20 +13,25 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/prometheus/common/version"
 
 	"github.com/flink-agent/flink-agent/internal/agent"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/identity"
 )
 
-// Set by the linker: -X main.version=… -X main.commit=….
-var (
-	version = "dev"
-	commit  = ""
-)
+// The version and revision come from github.com/prometheus/common/version,
+// set by the Makefile's and the Dockerfile's -ldflags, so that --version and
+// flink_agent_build_info say the same.
+func agentVersion() string {
+	if version.Version == "" {
+		return "dev"
+	}
+	return version.Version
+}
 
 // Exit codes.
 const (
@@ -67,8 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	id := identity.FromEnv(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	logger.Info("starting flink-agent", "version", version, "commit", commit, "config", opts.source())
-	if err := agent.Run(ctx, cfg, agent.Deps{Identity: id, Logger: logger, Version: version}); err != nil {
+	logger.Info("starting flink-agent", "version", agentVersion(), "revision", version.GetRevision(), "config", opts.source())
+	if err := agent.Run(ctx, cfg, agent.Deps{Identity: id, Logger: logger, Version: agentVersion()}); err != nil {
 		logger.Error("flink-agent stopped", "err", err)
 		return exitFailure
 	}
@@ -76,20 +81,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func versionString() string {
-	c := commit
-	if c == "" {
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" {
-					c = s.Value
-				}
-			}
-		}
-	}
+	c := version.GetRevision() // the linker's, else the VCS stamp of go build
 	if c == "" {
 		c = "unknown"
 	}
-	return fmt.Sprintf("flink-agent %s (commit %s, %s %s/%s)", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("flink-agent %s (commit %s, %s %s/%s)", agentVersion(), c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

@@ -22,16 +22,17 @@ import (
 
 var agentBin string
 
-// TestMain builds the real binary once: these tests run it as a user would.
+// TestMain builds the real binary once, with make build as a user does:
+// these tests run it as a user would.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "flink-agent-bin")
 	if err != nil {
 		panic(err)
 	}
 	agentBin = filepath.Join(dir, "flink-agent")
-	out, err := exec.Command("go", "build", "-o", agentBin, ".").CombinedOutput()
+	out, err := exec.Command("make", "-s", "-C", "../..", "build", "BUILD_OUT="+agentBin).CombinedOutput()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "building flink-agent: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "make build: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -176,6 +177,20 @@ func TestServeAndGracefulShutdown(t *testing.T) {
 	if !strings.Contains(body, "flink_agent_build_info{") || !strings.Contains(body, `cluster="orders"`) {
 		t.Errorf("/metrics lacks build info or cluster label:\n%.2000s", body)
 	}
+	// make build stamps what git says about this tree.
+	for label, cmd := range map[string][]string{
+		"version":  {"git", "describe", "--tags", "--always", "--dirty"},
+		"revision": {"git", "rev-parse", "HEAD"},
+	} {
+		out, err := exec.Command(cmd[0], cmd[1:]...).Output()
+		if err != nil {
+			t.Fatalf("%v: %v", cmd, err)
+		}
+		want := fmt.Sprintf(`%s="%s"`, label, strings.TrimSpace(string(out)))
+		if line := buildInfo(body); !strings.Contains(line, want) {
+			t.Errorf("flink_agent_build_info lacks %s: %s", want, line)
+		}
+	}
 
 	start := time.Now()
 	if err := p.Signal(syscall.SIGTERM); err != nil {
@@ -188,6 +203,15 @@ func TestServeAndGracefulShutdown(t *testing.T) {
 		t.Errorf("took %v to stop, shutdown.timeout is 5s", took)
 	}
 	t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+func buildInfo(metrics string) string {
+	for _, l := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(l, "flink_agent_build_info{") {
+			return l
+		}
+	}
+	return ""
 }
 
 func get(ctx context.Context, url string) (string, error) {

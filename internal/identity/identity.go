@@ -22,7 +22,6 @@ type Identity struct {
 	Cluster   string // FLINK_CLUSTER
 	Namespace string // POD_NAMESPACE
 	Pod       string // POD_NAME
-	Node      string // NODE_NAME
 	Component string // FLINK_COMPONENT: jobmanager | taskmanager | operator (or inferred)
 }
 
@@ -32,7 +31,6 @@ func FromEnv(getenv func(string) string) Identity {
 		Cluster:   getenv("FLINK_CLUSTER"),
 		Namespace: getenv("POD_NAMESPACE"),
 		Pod:       getenv("POD_NAME"),
-		Node:      getenv("NODE_NAME"),
 		Component: strings.ToLower(getenv("FLINK_COMPONENT")),
 	}
 }
