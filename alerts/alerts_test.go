@@ -389,7 +389,7 @@ func TestDatadogMonitors(t *testing.T) {
 			t.Errorf("%s: message links no runbook", f)
 		}
 	}
-	for _, want := range []dogstatsd.Metric{dogstatsd.CheckpointFailed, dogstatsd.CheckpointStuck, dogstatsd.S3Throttle} {
+	for _, want := range []dogstatsd.Metric{dogstatsd.CheckpointFailed.Metric, dogstatsd.CheckpointStuck.Metric, dogstatsd.S3Throttle.Metric} {
 		if !watched[want.Name] {
 			t.Errorf("no monitor watches %s", want.Name)
 		}

@@ -13,8 +13,8 @@ import "time"
 // ObserveLogJobName names a job from a log line such as "Job <name> (<id>)
 // switched from state …". REST's name wins when both are known.
 func (w *Watch) ObserveLogJobName(jobID, name string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	j := w.jobForLog(jobID)
 	if j == nil || j.known {
 		return
@@ -25,8 +25,8 @@ func (w *Watch) ObserveLogJobName(jobID, name string) {
 // ObserveLogTriggered records "Triggering checkpoint <id> … @ <t> for job
 // <jobID>": the checkpoint is in progress since t.
 func (w *Watch) ObserveLogTriggered(jobID string, cpID int64, t time.Time, savepoint bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	j := w.jobForLog(jobID)
 	if j == nil {
 		return
@@ -46,8 +46,8 @@ func (w *Watch) ObserveLogTriggered(jobID string, cpID int64, t time.Time, savep
 // ObserveLogCompleted records "Completed checkpoint <id> for job <jobID>
 // (<bytes> bytes, checkpointDuration=<duration> …)" logged at t.
 func (w *Watch) ObserveLogCompleted(jobID string, cpID int64, t time.Time, bytes int64, duration time.Duration) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	j := w.jobForLog(jobID)
 	if j == nil {
 		return
@@ -64,7 +64,7 @@ func (w *Watch) ObserveLogCompleted(jobID string, cpID int64, t time.Time, bytes
 	if ok {
 		cp.Trigger = f.trigger
 	}
-	w.complete(j, cp, false)
+	w.complete(j, cp, SourceLog)
 	w.publish(j)
 }
 
@@ -73,8 +73,8 @@ func (w *Watch) ObserveLogCompleted(jobID string, cpID int64, t time.Time, bytes
 // empty to let the watch classify message; s3Throttled is the log parser's
 // attribution of the failure to S3 throttling.
 func (w *Watch) ObserveLogFailed(jobID string, cpID int64, t time.Time, reason Reason, message string, s3Throttled bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	j := w.jobForLog(jobID)
 	if j == nil {
 		return
@@ -100,7 +100,7 @@ func (w *Watch) ObserveLogFailed(jobID string, cpID int64, t time.Time, reason R
 		cp.Trigger = f.trigger
 		cp.Duration = t.Sub(f.trigger)
 	}
-	w.fail(j, cp, r, counted, s3Throttled, "", false)
+	w.fail(j, cp, r, counted, s3Throttled, false, SourceLog)
 	w.publish(j)
 }
 
@@ -109,8 +109,8 @@ func (w *Watch) ObserveLogFailed(jobID string, cpID int64, t time.Time, reason R
 // before it). It counts at most once per checkpoint and never for a
 // checkpoint that completes.
 func (w *Watch) MarkThrottled(jobID string, cpID int64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	j := w.jobForLog(jobID)
 	if j == nil {
 		return
@@ -135,10 +135,10 @@ func (w *Watch) markThrottled(j *job, cpID int64) {
 		return // counted when (if) it fails
 	}
 	if j.name == "" {
-		w.queue(j, pendingObs{onlyMark: true})
+		w.queue(j, pendingObs{onlyMark: true, cp: Checkpoint{ID: cpID}})
 		return
 	}
-	w.emitThrottled(j)
+	w.emit(ThrottlingAttributed{Job: j.ref(), CheckpointID: cpID})
 }
 
 // accounted reports whether a terminal log event for cpID is already
@@ -156,8 +156,8 @@ func (w *Watch) accounted(j *job, cpID int64) bool {
 // cancellation), forgets its in-progress checkpoints, which Flink aborts
 // then; a stale REST answer does not bring them back.
 func (w *Watch) ObserveLogJobState(jobID, name, from, to string, t time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	j := w.jobForLog(jobID)
 	if j == nil {
 		return
@@ -186,13 +186,14 @@ func (w *Watch) ObserveLogGlobalFailure(message string, toleranceExceeded bool, 
 	if !toleranceExceeded {
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	for _, j := range w.jobs {
 		if j.hasCfg && j.cfg.Enabled && failuresUntil(j.cfg, j.consecutive) == 0 {
 			j.consecutive = 0
 			w.log.Warn("Flink failed the job: more consecutive checkpoint failures than tolerable_failed_checkpoints",
 				"job_name", j.name, "job_id", j.id, "tolerable", j.cfg.Tolerable)
+			w.emit(ToleranceExceeded{Job: j.ref(), Tolerable: j.cfg.Tolerable})
 			w.publish(j)
 		}
 	}

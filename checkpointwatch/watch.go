@@ -1,7 +1,10 @@
 // Package checkpointwatch is the per-job checkpoint state machine. It is fed
 // by the REST collector (every scrape) and by the JobManager log (sub-second
-// lifecycle events), and turns both into metrics that count every
-// checkpoint exactly once.
+// lifecycle events), and decides: every checkpoint counted exactly once,
+// failures classified, stuck checkpoints flagged. Its decisions are events
+// (event.go) handed to sinks, which make metrics, Datadog events, pages and
+// traces of them. It does no I/O: when a checkpoint's details are worth a
+// REST call, ObserveREST says so and the collector makes the call.
 //
 // A checkpoint is identified by job id and checkpoint id. Whichever source
 // sees a terminal checkpoint first counts it; the other one recognises it.
@@ -10,31 +13,23 @@
 package checkpointwatch
 
 import (
+	"fmt"
 	"log/slog"
 	"math"
 	"sort"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/flink-agent/flink-agent/internal/dogstatsd"
-	"github.com/flink-agent/flink-agent/internal/identity"
 )
 
 // Options configures a Watch.
 type Options struct {
-	// Registerer receives the checkpoint metrics; never the default registry.
-	Registerer prometheus.Registerer
-	Statsd     *dogstatsd.Client // nil: DogStatsD disabled
-	Logger     *slog.Logger
+	// Sink receives every event (Sinks fans out to several); nil: none.
+	Sink   Sink
+	Logger *slog.Logger
 	// StuckRatio of the checkpoint timeout after which an in-progress
-	// checkpoint is stuck (flink.stuck_ratio); default 0.8.
+	// checkpoint is stuck (flink.stuck_ratio, validated by config).
 	StuckRatio float64
 	Clock      func() time.Time // default time.Now
-	// Identity scopes the Datadog event aggregation key, so that jobs of the
-	// same name in two clusters are not grouped together.
-	Identity identity.Identity
 }
 
 // Status of a checkpoint.
@@ -99,20 +94,16 @@ type Job struct {
 	Start time.Time
 }
 
-// DetailsFunc fetches a summary of one checkpoint's per-vertex details
-// (which vertices did not acknowledge, which was slowest), for events and
-// logs.
-type DetailsFunc func(checkpointID int64) (string, error)
-
 // ObserveOptions qualify one REST observation.
 type ObserveOptions struct {
 	// Baseline marks the agent's first successful scrape: what Flink already
 	// shows is the starting point, not news. Jobs first seen later are
 	// counted from their first checkpoint.
 	Baseline bool
-	// Details, when set, is called for new failed checkpoints and for slow
-	// ones (rate-limited), at most maxDetailsPerScrape times per job.
-	Details DetailsFunc
+	// Details: the caller can fetch checkpoint details. ObserveREST then
+	// asks for those of new failed checkpoints and of slow ones
+	// (rate-limited), at most maxDetailsPerScrape per job and scrape.
+	Details bool
 }
 
 const (
@@ -128,33 +119,37 @@ const (
 	// staleInProgress bounds how long an in-progress checkpoint is believed
 	// when its timeout is unknown: lost log lines must not keep it forever.
 	staleInProgress = time.Hour
-	eventTextMax    = 3900 // Datadog caps event text at 4000 characters
 )
 
 // Watch is the checkpoint state machine for every job of one cluster. Its
 // methods are safe for concurrent use.
 type Watch struct {
 	log        *slog.Logger
-	sd         *dogstatsd.Client
+	sink       Sink
 	clock      func() time.Time
 	stuckRatio float64
-	id         identity.Identity
-	m          *metrics
 
 	mu   sync.Mutex
 	jobs map[string]*job      // by job id
 	gone map[string]time.Time // forgotten job ids: late log lines are ignored
+	out  []Event              // decided under mu, delivered after it
+
+	// deliverMu keeps delivery in decision order: it is taken before mu is
+	// released, and sinks run under it only.
+	deliverMu sync.Mutex
 }
 
-// New creates a Watch and registers its metrics on opts.Registerer. A
-// registration conflict is a programming error and panics.
+// New creates a Watch. StuckRatio must be in (0, 1]: config.Validate makes
+// sure of it, so anything else is a programming error and panics.
 func New(opts Options) *Watch {
+	if opts.StuckRatio <= 0 || opts.StuckRatio > 1 {
+		panic(fmt.Sprintf("checkpointwatch: StuckRatio %v outside (0, 1]", opts.StuckRatio))
+	}
 	w := &Watch{
 		log:        opts.Logger,
-		sd:         opts.Statsd,
+		sink:       opts.Sink,
 		clock:      opts.Clock,
 		stuckRatio: opts.StuckRatio,
-		id:         opts.Identity,
 		jobs:       map[string]*job{},
 		gone:       map[string]time.Time{},
 	}
@@ -164,15 +159,39 @@ func New(opts Options) *Watch {
 	if w.clock == nil {
 		w.clock = time.Now
 	}
-	if w.stuckRatio <= 0 || w.stuckRatio > 1 {
-		w.stuckRatio = 0.8
-	}
-	w.m = newMetrics()
-	if opts.Registerer != nil {
-		opts.Registerer.MustRegister(w.m.collectors()...)
-		opts.Registerer.MustRegister(liveCollector{w})
+	if w.sink == nil {
+		w.sink = Sinks(nil)
 	}
 	return w
+}
+
+// lock takes the state lock; unlock releases it and then delivers what was
+// decided under it, in order, outside it.
+func (w *Watch) lock() { w.mu.Lock() }
+
+func (w *Watch) unlock() {
+	evs := w.out
+	w.out = nil
+	if len(evs) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	w.deliverMu.Lock()
+	w.mu.Unlock()
+	defer w.deliverMu.Unlock()
+	for _, ev := range evs {
+		w.sink.Handle(ev)
+	}
+}
+
+func (w *Watch) emit(ev Event) { w.out = append(w.out, ev) }
+
+// Emit delivers an event decided elsewhere (the collector's job restarts
+// and checkpoint details) in order with the watch's own.
+func (w *Watch) Emit(ev Event) {
+	w.lock()
+	w.emit(ev)
+	w.unlock()
 }
 
 // job is the state of one job id.
@@ -203,7 +222,9 @@ type job struct {
 	pending         []pendingObs
 	droppedPending  int
 	scratch         []Checkpoint
-	s               *series // metric children of name, looked up once
+	announced       string // the name sinks know the job by
+	stuck           bool   // as last announced
+	lastFailure     string // Flink's latest failure message
 }
 
 // record is one checkpoint id the watch has decided about.
@@ -222,12 +243,11 @@ type inflight struct {
 
 // pendingObs is a log observation made before the job's name was known.
 type pendingObs struct {
-	status    Status
-	cp        Checkpoint
-	newest    bool
-	reason    Reason
-	throttled bool
-	onlyMark  bool // a late throttling mark of an already counted failure
+	status   Status
+	cp       Checkpoint
+	newest   bool
+	failed   CheckpointFailed
+	onlyMark bool // a late throttling mark of an already counted failure (cp.ID)
 }
 
 func (w *Watch) newJob(id string, now time.Time) *job {
@@ -257,8 +277,8 @@ func kindOf(savepoint bool) string {
 
 // SetConfig records a job's checkpoint configuration (read once per job id).
 func (w *Watch) SetConfig(jobID string, c Config) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	j := w.jobs[jobID]
 	if j == nil {
 		if len(w.jobs) >= maxJobs {
@@ -271,25 +291,23 @@ func (w *Watch) SetConfig(jobID string, c Config) {
 	w.publish(j)
 }
 
+func (j *job) ref() JobRef { return JobRef{ID: j.id, Name: j.name} }
+
 // setName names a job and replays what the log saw before the name was known.
 func (w *Watch) setName(j *job, name string) {
 	if name == "" || j.name == name {
 		return
 	}
-	old := j.name
 	j.name = name
-	if old != "" && !w.nameInUse(old) {
-		w.m.deleteJob(old)
-	}
-	w.initSeries(j)
+	w.announce(j)
 	for _, p := range j.pending {
 		switch {
 		case p.onlyMark:
-			w.emitThrottled(j)
+			w.emit(ThrottlingAttributed{Job: j.ref(), CheckpointID: p.cp.ID})
 		case p.status == Completed:
-			w.emitCompleted(j, p.cp, p.newest)
+			w.emitCompleted(j, p.cp, p.newest, SourceLog)
 		case p.status == Failed:
-			w.emitFailed(j, p.cp, p.reason, p.throttled, "")
+			w.emitFailed(j, p.failed)
 		}
 	}
 	j.pending = nil
@@ -299,66 +317,37 @@ func (w *Watch) setName(j *job, name string) {
 	}
 }
 
+// announce tells sinks the job's (new) name, so that its series exist from
+// zero before the first checkpoint: the first failure is then an increase
+// that rate() and increase() can see.
+func (w *Watch) announce(j *job) {
+	if j.name == "" || j.announced == j.name {
+		return
+	}
+	prev := j.announced
+	j.announced = j.name
+	w.emit(JobNamed{Job: j.ref(), Previous: prev, PreviousRetired: prev != "" && !w.nameInUse(prev)})
+}
+
 func (w *Watch) nameInUse(name string) bool {
 	for _, j := range w.jobs {
-		if j.name == name {
+		if j.announced == name {
 			return true
 		}
 	}
 	return false
 }
 
-// series are the metric children a job name updates for each checkpoint,
-// looked up once per name rather than per observation.
-type series struct {
-	name      string
-	jobTag    string
-	completed [2]prometheus.Counter // by kind: checkpoint, savepoint
-	failed    [2]prometheus.Counter
-	duration  [2]prometheus.Observer
-	failures  map[Reason]prometheus.Counter
-	throttled prometheus.Counter
-}
-
-var kinds = [2]string{"checkpoint", "savepoint"}
-
-func kindIndex(savepoint bool) int {
-	if savepoint {
-		return 1
-	}
-	return 0
-}
-
-// initSeries creates a job's counters at zero, so that the first failure is
-// an increase that rate() and increase() can see.
-func (w *Watch) initSeries(j *job) {
-	if j.name == "" || (j.s != nil && j.s.name == j.name) {
-		return
-	}
-	n := j.name
-	s := &series{name: n, jobTag: dogstatsd.Tag("job_name", n), failures: make(map[Reason]prometheus.Counter, len(Reasons()))}
-	for i, k := range kinds {
-		s.completed[i] = w.m.total.WithLabelValues(n, k, "completed")
-		s.failed[i] = w.m.total.WithLabelValues(n, k, "failed")
-	}
-	// The savepoint histogram appears with the first savepoint.
-	s.duration[0] = w.m.duration.WithLabelValues(n, kinds[0])
-	for _, r := range Reasons() {
-		s.failures[r] = w.m.failures.WithLabelValues(n, string(r))
-	}
-	s.throttled = w.m.throttled.WithLabelValues(n)
-	w.m.consecutive.WithLabelValues(n)
-	j.s = s
-}
-
-// ObserveREST takes one /jobs/:id/checkpoints answer for a running job.
-func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+// ObserveREST takes one /jobs/:id/checkpoints answer for a running job. It
+// returns the checkpoints whose details the caller should fetch (only with
+// o.Details): the caller answers each with Emit(CheckpointDetails{…}).
+func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) []DetailsRequest {
+	w.lock()
+	defer w.unlock()
 	j := w.jobs[jb.ID]
 	if j == nil {
 		if len(w.jobs) >= maxJobs {
-			return
+			return nil
 		}
 		j = w.newJob(jb.ID, w.clock())
 		w.jobs[jb.ID] = j
@@ -367,7 +356,7 @@ func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) {
 	first := !j.known
 	j.known = true
 	w.setName(j, jb.Name)
-	w.initSeries(j)
+	w.announce(j)
 
 	hist := append(j.scratch[:0], s.History...)
 	sort.Slice(hist, func(a, b int) bool { return hist[a].ID < hist[b].ID })
@@ -390,16 +379,18 @@ func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) {
 		if reset != "" {
 			w.log.Info("job restarted from scratch: checkpoint ids and counts start over", "job_name", j.name, "job_id", j.id, "why", reset)
 			w.newIncarnation(j, jb.Start)
+			w.emit(JobIncarnation{Job: j.ref(), Why: reset})
 		}
 	}
 	if !jb.Start.IsZero() {
 		j.start = jb.Start
 	}
 
+	var wanted []DetailsRequest
 	if first && o.Baseline {
 		w.baseline(j, hist, s)
 	} else {
-		w.advance(j, hist, s, minID, o)
+		wanted = w.advance(j, hist, s, minID, o)
 	}
 	j.prev, j.hasPrev = s.Counts, true
 
@@ -427,6 +418,7 @@ func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) {
 		}
 	}
 	w.publish(j)
+	return wanted
 }
 
 // newIncarnation forgets what belongs to the previous run of a job id.
@@ -478,8 +470,9 @@ func (w *Watch) baseline(j *job, hist []Checkpoint, s Snapshot) {
 	}
 }
 
-// advance counts what is new since the previous scrape.
-func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o ObserveOptions) {
+// advance counts what is new since the previous scrape and says which
+// checkpoints' details are worth fetching.
+func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o ObserveOptions) []DetailsRequest {
 	var newC, newF int64
 	for _, cp := range hist {
 		if r := j.records[cp.ID]; r != nil && r.restSeen {
@@ -526,10 +519,11 @@ func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o Ob
 
 	// Details go to new failures first; a slow checkpoint gets what is left.
 	failedBudget, slowBudget := 0, 0
-	if o.Details != nil {
+	if o.Details {
 		failedBudget = maxDetailsPerScrape
 		slowBudget = max(0, maxDetailsPerScrape-int(newF))
 	}
+	var wanted []DetailsRequest
 	for _, cp := range hist {
 		if cp.Status != Completed && cp.Status != Failed {
 			continue
@@ -542,37 +536,27 @@ func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o Ob
 			r.restSeen = true // the log counted it first
 			continue
 		}
-		var summary string
 		if cp.Status == Completed {
 			if slowBudget > 0 && w.slow(j, cp) {
 				slowBudget--
-				summary = w.fetchDetails(o.Details, j, cp.ID)
 				j.lastSlowLog = w.clock()
-				w.log.Info("slow checkpoint", "job_name", j.name, "job_id", j.id, "checkpoint_id", cp.ID,
-					"duration", cp.Duration, "interval", j.cfg.Interval, "timeout", j.cfg.Timeout, "details", summary)
+				wanted = append(wanted, DetailsRequest{Job: j.ref(), Checkpoint: cp, Why: DetailsSlow})
 			}
-			w.complete(j, cp, true)
+			w.complete(j, cp, SourceREST)
 		} else {
-			if failedBudget > 0 {
+			want := failedBudget > 0
+			if want {
 				failedBudget--
-				summary = w.fetchDetails(o.Details, j, cp.ID)
+				wanted = append(wanted, DetailsRequest{Job: j.ref(), Checkpoint: cp, Why: DetailsFailed})
 			}
 			reason, counted := Classify(cp.FailureMessage)
-			w.fail(j, cp, reason, counted, false, summary, true)
+			w.fail(j, cp, reason, counted, false, want, SourceREST)
 		}
 	}
 	if lc := s.LatestCompleted; lc != nil && lc.ID >= j.lastCompletedID {
 		w.setLatestCompleted(j, *lc)
 	}
-}
-
-func (w *Watch) fetchDetails(f DetailsFunc, j *job, id int64) string {
-	s, err := f(id)
-	if err != nil {
-		w.log.Debug("checkpoint details unavailable", "job_id", j.id, "checkpoint_id", id, "err", err)
-		return ""
-	}
-	return s
+	return wanted
 }
 
 // slow: longer than the interval, or close to the timeout. Only one slow
@@ -598,9 +582,9 @@ func terminalTime(cp Checkpoint) time.Time {
 }
 
 // complete counts one newly completed checkpoint.
-func (w *Watch) complete(j *job, cp Checkpoint, fromREST bool) {
+func (w *Watch) complete(j *job, cp Checkpoint, src Source) {
 	r := w.recordFor(j, cp.ID)
-	r.status, r.savepoint, r.at, r.restSeen = Completed, cp.Savepoint, terminalTime(cp), fromREST
+	r.status, r.savepoint, r.at, r.restSeen = Completed, cp.Savepoint, terminalTime(cp), src == SourceREST
 	delete(j.inflight, cp.ID)
 	newest := cp.ID > j.lastCompletedID
 	if newest {
@@ -609,35 +593,48 @@ func (w *Watch) complete(j *job, cp Checkpoint, fromREST bool) {
 		if j.failingLogged {
 			j.failingLogged = false
 			w.log.Info("checkpoints complete again", "job_name", j.name, "job_id", j.id, "checkpoint_id", cp.ID)
+			w.emit(CheckpointsRecovered{Job: j.ref(), CheckpointID: cp.ID})
 		}
 	}
 	if j.name == "" {
 		w.queue(j, pendingObs{status: Completed, cp: cp, newest: newest})
 		return
 	}
-	w.emitCompleted(j, cp, newest)
+	w.emitCompleted(j, cp, newest, src)
 }
 
 // fail counts one newly failed checkpoint.
-func (w *Watch) fail(j *job, cp Checkpoint, reason Reason, counted, throttled bool, details string, fromREST bool) {
+func (w *Watch) fail(j *job, cp Checkpoint, reason Reason, counted, throttled, detailsWanted bool, src Source) {
 	r := w.recordFor(j, cp.ID)
 	// A throttling mark that arrived before the failure counts now.
 	throttled = throttled || r.throttled
-	r.status, r.savepoint, r.at, r.restSeen, r.throttled = Failed, cp.Savepoint, terminalTime(cp), fromREST, throttled
+	r.status, r.savepoint, r.at, r.restSeen, r.throttled = Failed, cp.Savepoint, terminalTime(cp), src == SourceREST, throttled
 	delete(j.inflight, cp.ID)
 	if counted && !cp.Savepoint && cp.ID > j.lastCompletedID {
 		j.consecutive++
 	}
+	if cp.FailureMessage != "" {
+		j.lastFailure = cp.FailureMessage
+	}
 	if !j.failingLogged {
 		j.failingLogged = true
 		w.log.Warn("checkpoint failed", "job_name", j.name, "job_id", j.id, "checkpoint_id", cp.ID,
-			"reason", string(reason), "message", cp.FailureMessage, "details", details)
+			"reason", string(reason), "message", cp.FailureMessage)
 	}
+	ev := CheckpointFailed{Job: j.ref(), Checkpoint: cp, Reason: reason, Counted: counted, Throttled: throttled,
+		Source: src, Consecutive: j.consecutive, Until: w.until(j), At: w.clock(), DetailsWanted: detailsWanted}
 	if j.name == "" {
-		w.queue(j, pendingObs{status: Failed, cp: cp, reason: reason, throttled: throttled})
+		w.queue(j, pendingObs{status: Failed, cp: cp, failed: ev})
 		return
 	}
-	w.emitFailed(j, cp, reason, throttled, details)
+	w.emitFailed(j, ev)
+}
+
+func (w *Watch) until(j *job) int {
+	if !j.hasCfg || !j.cfg.Enabled {
+		return -1
+	}
+	return failuresUntil(j.cfg, j.consecutive)
 }
 
 func (w *Watch) queue(j *job, p pendingObs) {
@@ -675,62 +672,29 @@ func (w *Watch) evictOldest(j *job) {
 	}
 }
 
-func (w *Watch) emitCompleted(j *job, cp Checkpoint, newest bool) {
-	w.initSeries(j)
-	k := kindIndex(cp.Savepoint)
-	j.s.completed[k].Inc()
-	if cp.Duration >= 0 {
-		if k == 1 && j.s.duration[1] == nil {
-			j.s.duration[1] = w.m.duration.WithLabelValues(j.name, kinds[1])
-		}
-		j.s.duration[k].Observe(cp.Duration.Seconds())
-	}
-	if w.sd.Enabled() {
-		kt := dogstatsd.Tag("kind", kinds[k])
-		w.sd.Count(dogstatsd.CheckpointCompleted, 1, j.s.jobTag, kt)
-		if cp.Duration >= 0 {
-			w.sd.Distribution(dogstatsd.CheckpointDuration, cp.Duration.Seconds(), j.s.jobTag, kt)
-		}
-	}
+func (w *Watch) emitCompleted(j *job, cp Checkpoint, newest bool, src Source) {
+	w.announce(j)
+	w.emit(CheckpointCompleted{Job: j.ref(), Checkpoint: cp, Source: src, Newest: newest})
 	if newest && !cp.Savepoint {
 		w.setLatestCompleted(j, cp)
 	}
 }
 
-// setLatestCompleted sets the gauges that describe the latest completed
-// checkpoint: setting them twice for one checkpoint changes nothing.
+// setLatestCompleted announces the latest completed checkpoint.
 func (w *Watch) setLatestCompleted(j *job, cp Checkpoint) {
 	if j.name == "" {
 		return
 	}
-	w.m.size.WithLabelValues(j.name, "full").Set(float64(cp.StateSize))
-	if cp.CheckpointedSize >= 0 {
-		w.m.size.WithLabelValues(j.name, "incremental").Set(float64(cp.CheckpointedSize))
-	}
 	if t := terminalTime(cp); !t.IsZero() {
 		j.lastCompletedAt = t
-		w.m.lastCompleted.WithLabelValues(j.name).Set(float64(t.UnixMilli()) / 1e3)
 	}
+	w.emit(LatestCompleted{Job: j.ref(), Checkpoint: cp})
 }
 
-func (w *Watch) emitFailed(j *job, cp Checkpoint, reason Reason, throttled bool, details string) {
-	w.initSeries(j)
-	k := kindIndex(cp.Savepoint)
-	j.s.failed[k].Inc()
-	j.s.failures[reason].Inc()
-	if w.sd.Enabled() {
-		w.sd.Count(dogstatsd.CheckpointFailed, 1, j.s.jobTag, dogstatsd.Tag("kind", kinds[k]), dogstatsd.Tag("reason", string(reason)))
-	}
-	if throttled {
-		w.emitThrottled(j)
-	}
-	w.event(j, cp, reason, throttled, details)
-}
-
-func (w *Watch) emitThrottled(j *job) {
-	w.initSeries(j)
-	j.s.throttled.Inc()
-	w.sd.Count(dogstatsd.CheckpointFailedS3Throttled, 1, j.s.jobTag)
+func (w *Watch) emitFailed(j *job, ev CheckpointFailed) {
+	w.announce(j)
+	ev.Job = j.ref()
+	w.emit(ev)
 }
 
 // emitMissing counts checkpoints that only Flink's counts know about.
@@ -738,54 +702,37 @@ func (w *Watch) emitMissing(j *job, st Status, n int64) {
 	if j.name == "" {
 		return // only REST counts missing ones, and REST names the job first
 	}
-	w.initSeries(j)
-	kt := dogstatsd.Tag("kind", kinds[0])
-	if st == Completed {
-		j.s.completed[0].Add(float64(n))
-		w.sd.Count(dogstatsd.CheckpointCompleted, n, j.s.jobTag, kt)
-		return
-	}
-	j.s.failed[0].Add(float64(n))
-	j.s.failures[ReasonOther].Add(float64(n))
-	w.sd.Count(dogstatsd.CheckpointFailed, n, j.s.jobTag, kt, dogstatsd.Tag("reason", string(ReasonOther)))
-	if !j.missingLogged {
+	w.emit(CheckpointsUncounted{Job: j.ref(), Status: st, N: n})
+	if st == Failed && !j.missingLogged {
 		j.missingLogged = true
 		w.log.Info("failed checkpoints fell out of Flink's checkpoint history between two scrapes: counted with reason other (logged once per job)",
 			"job_name", j.name, "job_id", j.id, "count", n)
 	}
 }
 
-// eventKey groups one job's checkpoint events (Datadog caps it at 100 chars).
-func (w *Watch) eventKey(name string) string {
-	k := "flink-checkpoint:" + w.id.Cluster + "/" + w.id.Namespace + "/" + name
-	if len(k) > 100 {
-		k = k[:100]
-	}
-	return k
-}
-
 // inflightState counts the job's in-progress checkpoints, the oldest one's
-// age, and whether it is stuck.
-func (w *Watch) inflightState(j *job, now time.Time) (n int, oldest time.Duration, stuck bool) {
+// id and age, and whether it is stuck.
+func (w *Watch) inflightState(j *job, now time.Time) (n int, oldestID int64, oldest time.Duration, stuck bool) {
 	limit := staleInProgress
 	if j.hasCfg && j.cfg.Timeout > 0 {
 		limit = 2 * j.cfg.Timeout
 	}
-	for _, f := range j.inflight {
+	first := true
+	for id, f := range j.inflight {
 		age := now.Sub(f.trigger)
 		if age > limit {
 			continue // Flink gave up on it long ago; its end was not seen
 		}
 		n++
-		if age > oldest {
-			oldest = age
+		if first || age > oldest {
+			oldest, oldestID, first = age, id, false
 		}
 	}
 	if oldest < 0 {
 		oldest = 0
 	}
 	stuck = j.hasCfg && j.cfg.Timeout > 0 && n > 0 && float64(oldest) >= w.stuckRatio*float64(j.cfg.Timeout)
-	return n, oldest, stuck
+	return n, oldestID, oldest, stuck
 }
 
 // failuresUntil is how many more counted failures Flink tolerates before it
@@ -802,78 +749,50 @@ func failuresUntil(c Config, consecutive int) int {
 	return u
 }
 
-// publish sets the job's configuration and failure gauges and sends the
-// DogStatsD gauges and service check.
+// publish announces the job's state after an observation, and a change of
+// its stuck verdict.
 func (w *Watch) publish(j *job) {
 	if j.name == "" {
 		return
 	}
-	n := j.name
-	w.m.consecutive.WithLabelValues(n).Set(float64(j.consecutive))
-	jt := dogstatsd.Tag("job_name", n)
-	w.sd.Gauge(dogstatsd.CheckpointConsecutiveFailed, float64(j.consecutive), jt)
-	if j.hasCfg && j.cfg.Enabled {
-		until := failuresUntil(j.cfg, j.consecutive)
-		w.m.until.WithLabelValues(n).Set(float64(until))
-		w.sd.Gauge(dogstatsd.CheckpointFailuresUntilFail, float64(until), jt)
-		if j.cfg.Interval > 0 {
-			w.m.interval.WithLabelValues(n).Set(j.cfg.Interval.Seconds())
-			w.sd.Gauge(dogstatsd.CheckpointInterval, j.cfg.Interval.Seconds(), jt)
-		} else {
-			// No periodic checkpoints: nothing is ever "slower than the interval".
-			w.m.interval.WithLabelValues(n).Set(math.Inf(1))
-		}
-		w.m.timeout.WithLabelValues(n).Set(j.cfg.Timeout.Seconds())
-		w.sd.Gauge(dogstatsd.CheckpointTimeout, j.cfg.Timeout.Seconds(), jt)
-	}
-	if !w.sd.Enabled() {
-		return
-	}
 	now := w.clock()
-	cnt, oldest, stuck := w.inflightState(j, now)
-	w.sd.Gauge(dogstatsd.CheckpointInProgress, float64(cnt), jt)
-	w.sd.Gauge(dogstatsd.CheckpointOldestInProgress, oldest.Seconds(), jt)
-	w.sd.Gauge(dogstatsd.CheckpointStuck, b2f(stuck), jt)
-	if !j.lastCompletedAt.IsZero() {
-		w.sd.Gauge(dogstatsd.CheckpointLastCompletedAge, math.Max(0, now.Sub(j.lastCompletedAt).Seconds()), jt)
+	n, oldestID, oldest, stuck := w.inflightState(j, now)
+	if stuck != j.stuck {
+		j.stuck = stuck
+		w.emit(StuckChanged{Job: j.ref(), Stuck: stuck, CheckpointID: oldestID, Age: oldest, Timeout: j.cfg.Timeout})
 	}
-	w.serviceCheck(j, stuck, now)
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
+	w.emit(JobState{Job: j.ref(), Config: j.cfg, HasConfig: j.hasCfg, Consecutive: j.consecutive, Until: w.until(j),
+		InProgress: n, Oldest: oldest, Stuck: stuck, StuckRatio: w.stuckRatio, LastCompleted: j.lastCompletedAt, At: now})
 }
 
 // Retain keeps the jobs whose ids are listed (the running jobs of a
-// successful scrape) and forgets the others, removing the series of job
-// names no longer in use. Jobs known only from the log get logOnlyGrace to
-// show up in REST.
+// successful scrape) and forgets the others. Jobs known only from the log
+// get logOnlyGrace to show up in REST.
 func (w *Watch) Retain(jobIDs []string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	keep := make(map[string]bool, len(jobIDs))
 	for _, id := range jobIDs {
 		keep[id] = true
 	}
 	now := w.clock()
-	var names []string
+	var gone []*job
 	for id, j := range w.jobs {
 		if keep[id] || (!j.known && now.Sub(j.created) < logOnlyGrace) {
 			continue
 		}
 		delete(w.jobs, id)
 		w.gone[id] = now
-		if j.name != "" {
-			names = append(names, j.name)
-		}
+		gone = append(gone, j)
 	}
-	for _, n := range names {
-		if !w.nameInUse(n) {
-			w.m.deleteJob(n)
+	sort.Slice(gone, func(a, b int) bool { return gone[a].id < gone[b].id })
+	retired := map[string]bool{}
+	for _, j := range gone {
+		r := j.announced != "" && !retired[j.announced] && !w.nameInUse(j.announced)
+		if r {
+			retired[j.announced] = true
 		}
+		w.emit(JobGone{Job: JobRef{ID: j.id, Name: j.announced}, NameRetired: r})
 	}
 	if len(w.gone) > maxGone {
 		for id, t := range w.gone {
@@ -884,10 +803,45 @@ func (w *Watch) Retain(jobIDs []string) {
 	}
 }
 
-// JobIDs lists the job ids the watch tracks (tests and debugging).
+// JobStatus is one job's checkpoint state as the watch sees it now: what
+// paging and the live gauges read.
+type JobStatus struct {
+	Job JobRef
+	// Known: REST has listed the job (not only the log).
+	Known       bool
+	Consecutive int
+	// Until is how many more counted failures Flink tolerates; -1 unknown.
+	Until            int
+	InProgress       int
+	OldestInProgress time.Duration
+	Stuck            bool
+	// LastFailure is Flink's latest failure message, "" when none.
+	LastFailure string
+}
+
+// Statuses returns the state of every named job, computed at the watch's
+// clock: in-progress ages grow between two observations.
+func (w *Watch) Statuses() []JobStatus {
+	w.lock()
+	defer w.unlock()
+	now := w.clock()
+	out := make([]JobStatus, 0, len(w.jobs))
+	for _, j := range w.jobs {
+		if j.name == "" {
+			continue
+		}
+		n, _, oldest, stuck := w.inflightState(j, now)
+		out = append(out, JobStatus{Job: j.ref(), Known: j.known, Consecutive: j.consecutive, Until: w.until(j),
+			InProgress: n, OldestInProgress: oldest, Stuck: stuck, LastFailure: j.lastFailure})
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Job.ID < out[b].Job.ID })
+	return out
+}
+
+// JobIDs lists the job ids the watch tracks (debugging).
 func (w *Watch) JobIDs() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.lock()
+	defer w.unlock()
 	ids := make([]string, 0, len(w.jobs))
 	for id := range w.jobs {
 		ids = append(ids, id)

@@ -1,4 +1,4 @@
-package checkpointwatch
+package checkpointwatch_test
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	cw "github.com/flink-agent/flink-agent/checkpointwatch"
+	"github.com/flink-agent/flink-agent/internal/sink"
 	"github.com/flink-agent/flink-agent/testbed"
 )
 
@@ -17,13 +19,17 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 type fixture struct {
 	t   *testing.T
 	reg *prometheus.Registry
-	w   *Watch
+	w   *cw.Watch
 	now time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, reg: prometheus.NewPedanticRegistry(), now: t0}
-	f.w = New(Options{Registerer: f.reg, Clock: func() time.Time { return f.now }})
+	w, err := sink.Watch(sink.Options{Registerer: f.reg, StuckRatio: 0.8, Clock: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.w = w
 	return f
 }
 
@@ -45,28 +51,28 @@ func (f *fixture) expect(want float64, name string, labels ...string) {
 	}
 }
 
-func completed(id int64, trig time.Time, dur time.Duration) Checkpoint {
-	return Checkpoint{ID: id, Status: Completed, Trigger: trig, Ack: trig.Add(dur), Duration: dur, StateSize: 1000 + id, CheckpointedSize: 100 + id}
+func completed(id int64, trig time.Time, dur time.Duration) cw.Checkpoint {
+	return cw.Checkpoint{ID: id, Status: cw.Completed, Trigger: trig, Ack: trig.Add(dur), Duration: dur, StateSize: 1000 + id, CheckpointedSize: 100 + id}
 }
 
-func failed(id int64, trig time.Time, msg string) Checkpoint {
-	return Checkpoint{ID: id, Status: Failed, Trigger: trig, Failure: trig.Add(time.Second), Duration: time.Second, FailureMessage: msg, CheckpointedSize: -1}
+func failed(id int64, trig time.Time, msg string) cw.Checkpoint {
+	return cw.Checkpoint{ID: id, Status: cw.Failed, Trigger: trig, Failure: trig.Add(time.Second), Duration: time.Second, FailureMessage: msg, CheckpointedSize: -1}
 }
 
-func inProgress(id int64, trig time.Time) Checkpoint {
-	return Checkpoint{ID: id, Status: InProgress, Trigger: trig, Duration: -1, CheckpointedSize: -1}
+func inProgress(id int64, trig time.Time) cw.Checkpoint {
+	return cw.Checkpoint{ID: id, Status: cw.InProgress, Trigger: trig, Duration: -1, CheckpointedSize: -1}
 }
 
 // history builds ids lo..hi as completed checkpoints, one per second.
-func history(lo, hi int64) []Checkpoint {
-	var h []Checkpoint
+func history(lo, hi int64) []cw.Checkpoint {
+	var h []cw.Checkpoint
 	for id := hi; id >= lo; id-- {
 		h = append(h, completed(id, t0.Add(time.Duration(id)*time.Second), 100*time.Millisecond))
 	}
 	return h
 }
 
-var jobA = Job{ID: "a1", Name: "orders", Start: t0.Add(-time.Hour)}
+var jobA = cw.Job{ID: "a1", Name: "orders", Start: t0.Add(-time.Hour)}
 
 const (
 	total     = "flink_checkpoints_total"
@@ -76,15 +82,15 @@ const (
 
 func TestBaselineThenNewCompletionsCountedOnce(t *testing.T) {
 	f := newFixture(t)
-	f.w.SetConfig(jobA.ID, Config{Enabled: true, Interval: 10 * time.Second, Timeout: time.Minute, Tolerable: 2})
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 3, Completed: 3}, History: history(1, 3)}, ObserveOptions{Baseline: true})
+	f.w.SetConfig(jobA.ID, cw.Config{Enabled: true, Interval: 10 * time.Second, Timeout: time.Minute, Tolerable: 2})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 3, Completed: 3}, History: history(1, 3)}, cw.ObserveOptions{Baseline: true})
 	f.expect(0, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
 	f.expect(0, durations, "job_name", "orders", "kind", "checkpoint")
 
-	s := Snapshot{Counts: Counts{Total: 6, Completed: 5, Failed: 1}, History: append(history(4, 5), history(1, 3)...)}
-	s.History = append([]Checkpoint{failed(6, t0.Add(6*time.Second), "Checkpoint expired before completing.")}, s.History...)
+	s := cw.Snapshot{Counts: cw.Counts{Total: 6, Completed: 5, Failed: 1}, History: append(history(4, 5), history(1, 3)...)}
+	s.History = append([]cw.Checkpoint{failed(6, t0.Add(6*time.Second), "Checkpoint expired before completing.")}, s.History...)
 	for range 3 { // the same answer again changes nothing
-		f.w.ObserveREST(jobA, s, ObserveOptions{})
+		f.w.ObserveREST(jobA, s, cw.ObserveOptions{})
 	}
 	f.expect(2, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
 	f.expect(1, total, "job_name", "orders", "kind", "checkpoint", "status", "failed")
@@ -101,10 +107,10 @@ func TestBaselineThenNewCompletionsCountedOnce(t *testing.T) {
 
 func TestMoreCompletionsThanHistoryCountedFromCounts(t *testing.T) {
 	f := newFixture(t)
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 10, Completed: 10}, History: history(1, 10)}, ObserveOptions{Baseline: true})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 10, Completed: 10}, History: history(1, 10)}, cw.ObserveOptions{Baseline: true})
 	// 15 more completed and 3 failed (none in history) between two scrapes;
 	// the history holds the newest 10.
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 28, Completed: 25, Failed: 3}, History: history(16, 25)}, ObserveOptions{})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 28, Completed: 25, Failed: 3}, History: history(16, 25)}, cw.ObserveOptions{})
 	f.expect(15, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
 	f.expect(10, durations, "job_name", "orders", "kind", "checkpoint") // no invented durations
 	f.expect(3, failures, "job_name", "orders", "reason", "other")
@@ -113,15 +119,15 @@ func TestMoreCompletionsThanHistoryCountedFromCounts(t *testing.T) {
 
 func TestJobFirstSeenAfterBaselineIsCountedFromItsStart(t *testing.T) {
 	f := newFixture(t)
-	f.w.ObserveREST(Job{ID: "x", Name: "other"}, Snapshot{}, ObserveOptions{Baseline: true})
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 3, Completed: 3}, History: history(1, 3)}, ObserveOptions{})
+	f.w.ObserveREST(cw.Job{ID: "x", Name: "other"}, cw.Snapshot{}, cw.ObserveOptions{Baseline: true})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 3, Completed: 3}, History: history(1, 3)}, cw.ObserveOptions{})
 	f.expect(3, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
 	f.expect(3, durations, "job_name", "orders", "kind", "checkpoint")
 }
 
 func TestLogFirstThenRESTCountsOnce(t *testing.T) {
 	f := newFixture(t)
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 3, Completed: 3}, History: history(1, 3)}, ObserveOptions{Baseline: true})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 3, Completed: 3}, History: history(1, 3)}, cw.ObserveOptions{Baseline: true})
 	f.w.ObserveLogTriggered(jobA.ID, 4, t0.Add(4*time.Second), false)
 	f.expect(1, "flink_checkpoint_in_progress", "job_name", "orders")
 	f.w.ObserveLogCompleted(jobA.ID, 4, t0.Add(4*time.Second+300*time.Millisecond), 5000, 300*time.Millisecond)
@@ -134,8 +140,8 @@ func TestLogFirstThenRESTCountsOnce(t *testing.T) {
 	f.expect(0, "flink_checkpoint_consecutive_failures", "job_name", "orders") // not counted by Flink
 
 	// REST catches up: same ids, nothing counted twice; its sizes win.
-	h := append([]Checkpoint{failed(5, t0.Add(5*time.Second), "Checkpoint was declined (tasks not ready)")}, history(1, 4)...)
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 5, Completed: 4, Failed: 1}, History: h, LatestCompleted: &h[1]}, ObserveOptions{})
+	h := append([]cw.Checkpoint{failed(5, t0.Add(5*time.Second), "Checkpoint was declined (tasks not ready)")}, history(1, 4)...)
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 5, Completed: 4, Failed: 1}, History: h, LatestCompleted: &h[1]}, cw.ObserveOptions{})
 	f.expect(1, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
 	f.expect(1, total, "job_name", "orders", "kind", "checkpoint", "status", "failed")
 	f.expect(1, durations, "job_name", "orders", "kind", "checkpoint")
@@ -149,7 +155,7 @@ func TestLogFirstThenRESTCountsOnce(t *testing.T) {
 
 func TestLogCountedIdsBeyondHistoryAreAbsorbed(t *testing.T) {
 	f := newFixture(t)
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 10, Completed: 10}, History: history(1, 10)}, ObserveOptions{Baseline: true})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 10, Completed: 10}, History: history(1, 10)}, cw.ObserveOptions{Baseline: true})
 	// The log sees 11..22 complete, except 12 whose line was lost.
 	for id := int64(11); id <= 22; id++ {
 		if id != 12 {
@@ -158,7 +164,7 @@ func TestLogCountedIdsBeyondHistoryAreAbsorbed(t *testing.T) {
 	}
 	f.expect(11, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
 	// REST's history holds 13..22; counts say 12 more completed.
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 22, Completed: 22}, History: history(13, 22)}, ObserveOptions{})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 22, Completed: 22}, History: history(13, 22)}, cw.ObserveOptions{})
 	f.expect(12, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
 	f.expect(11, durations, "job_name", "orders", "kind", "checkpoint")
 }
@@ -167,13 +173,13 @@ func TestUnnamedLogObservationsWaitForREST(t *testing.T) {
 	f := newFixture(t)
 	f.w.ObserveLogTriggered("b2", 1, t0, false)
 	f.w.ObserveLogCompleted("b2", 1, t0.Add(time.Second), 42, time.Second)
-	f.w.ObserveLogFailed("b2", 2, t0.Add(3*time.Second), ReasonIO, "Failed to trigger or complete checkpoint 2", true)
+	f.w.ObserveLogFailed("b2", 2, t0.Add(3*time.Second), cw.ReasonIO, "Failed to trigger or complete checkpoint 2", true)
 	if n := f.value(total, "kind", "checkpoint", "status", "completed"); n != -1 {
 		t.Fatalf("a series exists before the job has a name: %v", n)
 	}
-	f.w.ObserveREST(Job{ID: "b2", Name: "payments"}, Snapshot{Counts: Counts{Total: 2, Completed: 1, Failed: 1},
-		History: []Checkpoint{failed(2, t0.Add(2*time.Second), "An Exception occurred while triggering the checkpoint. IO-problem detected."), completed(1, t0, time.Second)}},
-		ObserveOptions{Baseline: true})
+	f.w.ObserveREST(cw.Job{ID: "b2", Name: "payments"}, cw.Snapshot{Counts: cw.Counts{Total: 2, Completed: 1, Failed: 1},
+		History: []cw.Checkpoint{failed(2, t0.Add(2*time.Second), "An Exception occurred while triggering the checkpoint. IO-problem detected."), completed(1, t0, time.Second)}},
+		cw.ObserveOptions{Baseline: true})
 	f.expect(1, total, "job_name", "payments", "kind", "checkpoint", "status", "completed")
 	f.expect(1, failures, "job_name", "payments", "reason", "io")
 	f.expect(1, "flink_checkpoint_failures_s3_throttled_total", "job_name", "payments")
@@ -182,17 +188,17 @@ func TestUnnamedLogObservationsWaitForREST(t *testing.T) {
 
 func TestThrottleMarksCountOncePerCheckpoint(t *testing.T) {
 	f := newFixture(t)
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 1, Completed: 1}, History: history(1, 1)}, ObserveOptions{Baseline: true})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 1, Completed: 1}, History: history(1, 1)}, cw.ObserveOptions{Baseline: true})
 	f.w.MarkThrottled(jobA.ID, 2) // the evidence came first
 	f.w.MarkThrottled(jobA.ID, 2)
 	f.expect(0, "flink_checkpoint_failures_s3_throttled_total", "job_name", "orders")
-	h := append([]Checkpoint{failed(3, t0.Add(3*time.Second), "Asynchronous task checkpoint failed."),
+	h := append([]cw.Checkpoint{failed(3, t0.Add(3*time.Second), "Asynchronous task checkpoint failed."),
 		failed(2, t0.Add(2*time.Second), "Asynchronous task checkpoint failed.")}, history(1, 1)...)
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 3, Completed: 1, Failed: 2}, History: h}, ObserveOptions{})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 3, Completed: 1, Failed: 2}, History: h}, cw.ObserveOptions{})
 	f.expect(1, "flink_checkpoint_failures_s3_throttled_total", "job_name", "orders")
 	f.w.MarkThrottled(jobA.ID, 3) // the evidence came after
 	f.w.MarkThrottled(jobA.ID, 3)
-	f.w.ObserveLogFailed(jobA.ID, 3, t0.Add(4*time.Second), ReasonAsyncFailure, "", true)
+	f.w.ObserveLogFailed(jobA.ID, 3, t0.Add(4*time.Second), cw.ReasonAsyncFailure, "", true)
 	f.expect(2, "flink_checkpoint_failures_s3_throttled_total", "job_name", "orders")
 	f.expect(2, failures, "job_name", "orders", "reason", "async_failure")
 	// A checkpoint that completes is never attributed.
@@ -203,8 +209,8 @@ func TestThrottleMarksCountOncePerCheckpoint(t *testing.T) {
 
 func TestNewIncarnationRestartsIdsWithoutDoubleCounting(t *testing.T) {
 	f := newFixture(t)
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 30, Completed: 30}, History: history(21, 30)}, ObserveOptions{Baseline: true})
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 32, Completed: 32}, History: history(23, 32)}, ObserveOptions{})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 30, Completed: 30}, History: history(21, 30)}, cw.ObserveOptions{Baseline: true})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 32, Completed: 32}, History: history(23, 32)}, cw.ObserveOptions{})
 	f.expect(2, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
 
 	// The JobManager restarted without HA: same job id, new start time, ids
@@ -213,17 +219,17 @@ func TestNewIncarnationRestartsIdsWithoutDoubleCounting(t *testing.T) {
 	f.w.ObserveLogCompleted(jobA.ID, 1, restart.Add(2*time.Second), 10, time.Second)
 	again := jobA
 	again.Start = restart
-	f.w.ObserveREST(again, Snapshot{Counts: Counts{Total: 3, Completed: 3}, History: history(1, 3)}, ObserveOptions{})
+	f.w.ObserveREST(again, cw.Snapshot{Counts: cw.Counts{Total: 3, Completed: 3}, History: history(1, 3)}, cw.ObserveOptions{})
 	f.expect(5, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
-	f.w.ObserveREST(again, Snapshot{Counts: Counts{Total: 4, Completed: 4}, History: history(1, 4)}, ObserveOptions{})
+	f.w.ObserveREST(again, cw.Snapshot{Counts: cw.Counts{Total: 4, Completed: 4}, History: history(1, 4)}, cw.ObserveOptions{})
 	f.expect(6, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
 }
 
 func TestStuckBeforeTimeout(t *testing.T) {
 	f := newFixture(t)
-	f.w.SetConfig(jobA.ID, Config{Enabled: true, Interval: time.Second, Timeout: 10 * time.Second})
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 2, InProgress: 1, Completed: 1},
-		History: []Checkpoint{inProgress(2, t0), completed(1, t0.Add(-time.Second), time.Millisecond)}}, ObserveOptions{Baseline: true})
+	f.w.SetConfig(jobA.ID, cw.Config{Enabled: true, Interval: time.Second, Timeout: 10 * time.Second})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 2, InProgress: 1, Completed: 1},
+		History: []cw.Checkpoint{inProgress(2, t0), completed(1, t0.Add(-time.Second), time.Millisecond)}}, cw.ObserveOptions{Baseline: true})
 	f.now = t0.Add(7 * time.Second)
 	f.expect(1, "flink_checkpoint_in_progress", "job_name", "orders")
 	f.expect(7, "flink_checkpoint_oldest_in_progress_age_seconds", "job_name", "orders")
@@ -231,18 +237,18 @@ func TestStuckBeforeTimeout(t *testing.T) {
 	f.now = t0.Add(8 * time.Second) // 80% of the timeout, no scrape in between
 	f.expect(1, "flink_checkpoint_stuck", "job_name", "orders")
 	// Flink expires it.
-	f.w.ObserveLogFailed(jobA.ID, 2, t0.Add(10*time.Second), ReasonExpired, "Checkpoint 2 of job a1 expired before completing.", false)
+	f.w.ObserveLogFailed(jobA.ID, 2, t0.Add(10*time.Second), cw.ReasonExpired, "Checkpoint 2 of job a1 expired before completing.", false)
 	f.expect(0, "flink_checkpoint_stuck", "job_name", "orders")
 	f.expect(1, failures, "job_name", "orders", "reason", "expired")
 }
 
 func TestConsecutiveFailuresAgainstTolerable(t *testing.T) {
 	f := newFixture(t)
-	f.w.SetConfig(jobA.ID, Config{Enabled: true, Interval: time.Second, Timeout: 10 * time.Second, Tolerable: 2})
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 1, Completed: 1}, History: history(1, 1)}, ObserveOptions{Baseline: true})
+	f.w.SetConfig(jobA.ID, cw.Config{Enabled: true, Interval: time.Second, Timeout: 10 * time.Second, Tolerable: 2})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 1, Completed: 1}, History: history(1, 1)}, cw.ObserveOptions{Baseline: true})
 	f.expect(3, "flink_checkpoint_failures_until_job_failure", "job_name", "orders")
 	msgs := []string{
-		"Could not complete snapshot 2 for operator x (1/2)#0. Failure reason: Checkpoint was declined.",
+		"Could not complete snapshot 2 for operator x (1/2)#0. Failure reason: cw.Checkpoint was declined.",
 		"Checkpoint was declined (tasks not ready)", // not counted by Flink
 		"Checkpoint expired before completing.",
 	}
@@ -258,11 +264,11 @@ func TestConsecutiveFailuresAgainstTolerable(t *testing.T) {
 
 func TestSavepointsKeptApartAndNoPeriodicInterval(t *testing.T) {
 	f := newFixture(t)
-	f.w.SetConfig(jobA.ID, Config{Enabled: true, Timeout: 10 * time.Minute}) // Interval 0: Long.MAX in REST
-	f.w.ObserveREST(jobA, Snapshot{}, ObserveOptions{Baseline: true})
+	f.w.SetConfig(jobA.ID, cw.Config{Enabled: true, Timeout: 10 * time.Minute}) // Interval 0: Long.MAX in REST
+	f.w.ObserveREST(jobA, cw.Snapshot{}, cw.ObserveOptions{Baseline: true})
 	sp := completed(1, t0, 2*time.Second)
 	sp.Savepoint = true
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 1, Completed: 1}, History: []Checkpoint{sp}}, ObserveOptions{})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 1, Completed: 1}, History: []cw.Checkpoint{sp}}, cw.ObserveOptions{})
 	f.expect(1, total, "job_name", "orders", "kind", "savepoint", "status", "completed")
 	f.expect(0, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
 	f.expect(1, durations, "job_name", "orders", "kind", "savepoint")
@@ -273,11 +279,11 @@ func TestSavepointsKeptApartAndNoPeriodicInterval(t *testing.T) {
 
 func TestRetainRemovesSeriesOfGoneJobs(t *testing.T) {
 	f := newFixture(t)
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 1, Completed: 1}, History: history(1, 1)}, ObserveOptions{Baseline: true})
-	f.w.ObserveREST(Job{ID: "b", Name: "payments"}, Snapshot{}, ObserveOptions{Baseline: true})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 1, Completed: 1}, History: history(1, 1)}, cw.ObserveOptions{Baseline: true})
+	f.w.ObserveREST(cw.Job{ID: "b", Name: "payments"}, cw.Snapshot{}, cw.ObserveOptions{Baseline: true})
 	// The job is resubmitted under a new id: its name's series stay.
 	f.w.Retain([]string{"b", "a-new"})
-	f.w.ObserveREST(Job{ID: "a-new", Name: "orders"}, Snapshot{Counts: Counts{Total: 1, Completed: 1}, History: history(1, 1)}, ObserveOptions{})
+	f.w.ObserveREST(cw.Job{ID: "a-new", Name: "orders"}, cw.Snapshot{Counts: cw.Counts{Total: 1, Completed: 1}, History: history(1, 1)}, cw.ObserveOptions{})
 	f.expect(1, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
 	f.w.Retain([]string{"a-new"})
 	if v := f.value(total, "job_name", "payments", "kind", "checkpoint", "status", "completed"); v != -1 {
@@ -296,35 +302,39 @@ func TestRetainRemovesSeriesOfGoneJobs(t *testing.T) {
 func TestClassify(t *testing.T) {
 	cases := []struct {
 		msg     string
-		reason  Reason
+		reason  cw.Reason
 		counted bool
 	}{
-		{"Checkpoint expired before completing.", ReasonExpired, true},
-		{"Checkpoint 7 of job 0123 expired before completing.", ReasonExpired, true},
-		{"Asynchronous task checkpoint failed.", ReasonAsyncFailure, true},
-		{"Checkpoint was declined.", ReasonDeclined, true},
-		{"Could not complete snapshot 20 for operator Source: sequence -> throttle (1/2)#1. Failure reason: Checkpoint was declined.", ReasonDeclined, true},
-		{"Checkpoint was declined (tasks not ready)", ReasonDeclined, false},
-		{"Checkpoint was declined (task is closing)", ReasonDeclined, false},
-		{"Task received cancellation from one of its inputs", ReasonDeclined, false},
-		{"An Exception occurred while triggering the checkpoint. IO-problem detected.", ReasonIO, true},
-		{"Failure to finalize checkpoint.", ReasonIO, true},
-		{"Task has failed.", ReasonTaskFailure, false},
-		{"FailoverRegion is restarting.", ReasonTaskFailure, false},
-		{"Trigger checkpoint failure.", ReasonTriggerFailure, false},
-		{"Not all required tasks are currently running.", ReasonTriggerFailure, false},
-		{"Checkpoint has been subsumed.", ReasonOther, false},
-		{"Checkpoint Coordinator is suspending.", ReasonOther, false},
-		{"", ReasonOther, false},
-		{"something new in Flink 3", ReasonOther, false},
+		{"Checkpoint expired before completing.", cw.ReasonExpired, true},
+		{"Checkpoint 7 of job 0123 expired before completing.", cw.ReasonExpired, true},
+		{"Asynchronous task checkpoint failed.", cw.ReasonAsyncFailure, true},
+		{"Checkpoint was declined.", cw.ReasonDeclined, true},
+		{"Could not complete snapshot 20 for operator Source: sequence -> throttle (1/2)#1. Failure reason: cw.Checkpoint was declined.", cw.ReasonDeclined, true},
+		{"Checkpoint was declined (tasks not ready)", cw.ReasonDeclined, false},
+		{"Checkpoint was declined (task is closing)", cw.ReasonDeclined, false},
+		{"Task received cancellation from one of its inputs", cw.ReasonDeclined, false},
+		{"An Exception occurred while triggering the checkpoint. IO-problem detected.", cw.ReasonIO, true},
+		{"Failure to finalize checkpoint.", cw.ReasonIO, true},
+		{"Task has failed.", cw.ReasonTaskFailure, false},
+		{"FailoverRegion is restarting.", cw.ReasonTaskFailure, false},
+		{"Trigger checkpoint failure.", cw.ReasonTriggerFailure, false},
+		{"Not all required tasks are currently running.", cw.ReasonTriggerFailure, false},
+		{"Checkpoint has been subsumed.", cw.ReasonOther, false},
+		{"Checkpoint Coordinator is suspending.", cw.ReasonOther, false},
+		{"", cw.ReasonOther, false},
+		{"something new in Flink 3", cw.ReasonOther, false},
 	}
 	for _, c := range cases {
-		r, counted := Classify(c.msg)
+		r, counted := cw.Classify(c.msg)
 		if r != c.reason || counted != c.counted {
 			t.Errorf("Classify(%q) = %s, %v; want %s, %v", c.msg, r, counted, c.reason, c.counted)
 		}
 	}
 }
+
+// The watch's bounds: jobs tracked, and log observations waiting for a job
+// name (maxJobs and maxPending in watch.go).
+const maxJobs, maxPending = 1024, 256
 
 func TestManyJobsBounded(t *testing.T) {
 	f := newFixture(t)
@@ -337,28 +347,25 @@ func TestManyJobsBounded(t *testing.T) {
 	for i := range maxPending + 10 {
 		f.w.ObserveLogCompleted("j0", int64(i+2), t0, 1, time.Second)
 	}
-	f.w.mu.Lock()
-	n := len(f.w.jobs["j0"].pending)
-	f.w.mu.Unlock()
-	if n != maxPending {
-		t.Errorf("pending = %d, want the bound %d", n, maxPending)
-	}
 	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(""), "flink_checkpoints_total"); err != nil {
 		t.Error(err)
 	}
+	// Named at last: what waited is counted, up to the bound.
+	f.w.ObserveLogJobName("j0", "bounded")
+	f.expect(maxPending, total, "job_name", "bounded", "kind", "checkpoint", "status", "completed")
 }
 
 func TestJobLeavingRunningAbortsInProgress(t *testing.T) {
 	f := newFixture(t)
-	f.w.SetConfig(jobA.ID, Config{Enabled: true, Interval: time.Second, Timeout: 10 * time.Second, Tolerable: 1})
-	h := []Checkpoint{inProgress(2, t0), completed(1, t0.Add(-time.Second), time.Millisecond)}
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 2, InProgress: 1, Completed: 1}, History: h}, ObserveOptions{Baseline: true})
+	f.w.SetConfig(jobA.ID, cw.Config{Enabled: true, Interval: time.Second, Timeout: 10 * time.Second, Tolerable: 1})
+	h := []cw.Checkpoint{inProgress(2, t0), completed(1, t0.Add(-time.Second), time.Millisecond)}
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 2, InProgress: 1, Completed: 1}, History: h}, cw.ObserveOptions{Baseline: true})
 	f.now = t0.Add(9 * time.Second)
 	f.expect(1, "flink_checkpoint_stuck", "job_name", "orders")
 	// A failover: Flink aborts the checkpoint; REST's cache still shows it.
 	f.w.ObserveLogJobState(jobA.ID, "orders", "RUNNING", "RESTARTING", t0.Add(9*time.Second))
 	f.expect(0, "flink_checkpoint_stuck", "job_name", "orders")
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 2, InProgress: 1, Completed: 1}, History: h}, ObserveOptions{})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 2, InProgress: 1, Completed: 1}, History: h}, cw.ObserveOptions{})
 	f.expect(0, "flink_checkpoint_in_progress", "job_name", "orders")
 	// The job names itself in the log before REST sees it.
 	f.w.ObserveLogJobState("n1", "payments", "CREATED", "RUNNING", t0)
@@ -368,8 +375,8 @@ func TestJobLeavingRunningAbortsInProgress(t *testing.T) {
 
 func TestToleranceExceededClearsConsecutive(t *testing.T) {
 	f := newFixture(t)
-	f.w.SetConfig(jobA.ID, Config{Enabled: true, Interval: time.Second, Timeout: 10 * time.Second, Tolerable: 1})
-	f.w.ObserveREST(jobA, Snapshot{Counts: Counts{Total: 1, Completed: 1}, History: history(1, 1)}, ObserveOptions{Baseline: true})
+	f.w.SetConfig(jobA.ID, cw.Config{Enabled: true, Interval: time.Second, Timeout: 10 * time.Second, Tolerable: 1})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 1, Completed: 1}, History: history(1, 1)}, cw.ObserveOptions{Baseline: true})
 	for id := int64(2); id <= 3; id++ {
 		f.w.ObserveLogFailed(jobA.ID, id, t0.Add(time.Duration(id)*time.Second), "", "Checkpoint expired before completing.", false)
 	}

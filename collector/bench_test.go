@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/sink"
 )
 
 // memTransport answers from memory: the benchmark measures the client,
@@ -100,7 +101,8 @@ func benchBodies(last int64, now int64) map[string][]byte {
 func benchCollector(b *testing.B, tr *memTransport) *Collector {
 	f := config.Default().Flink
 	f.RestURL = "http://flink.invalid:8081"
-	c, err := New(Options{Flink: f, Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler)})
+	reg := prometheus.NewRegistry()
+	c, err := New(Options{Flink: f, Registerer: reg, Logger: slog.New(slog.DiscardHandler), Watch: testWatch(b, sink.Options{Registerer: reg})})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/flink-agent/flink-agent/checkpointwatch"
 )
@@ -197,11 +196,13 @@ func (s *scrape) checkpoints(j *jobOverview, js *jobState, details bool) (int64,
 		cp.Status = checkpointwatch.Completed
 		snap.LatestCompleted = &cp
 	}
-	o := checkpointwatch.ObserveOptions{Baseline: js.preexisting}
-	if details {
-		o.Details = func(cpID int64) (string, error) { return s.details(j.ID, js, cpID) }
+	o := checkpointwatch.ObserveOptions{Baseline: js.preexisting, Details: details}
+	wanted := s.c.watch.ObserveREST(checkpointwatch.Job{ID: j.ID, Name: j.Name, Start: epochMillis(j.Start)}, snap, o)
+	// The watch decided; the details are fetched here, outside its lock, so
+	// a slow answer holds up this scrape only, never the log reader.
+	for _, req := range wanted {
+		s.c.watch.Emit(s.details(req, js))
 	}
-	s.c.watch.ObserveREST(checkpointwatch.Job{ID: j.ID, Name: j.Name, Start: epochMillis(j.Start)}, snap, o)
 	return snap.Counts.Restored, true
 }
 
@@ -211,58 +212,76 @@ type checkpointDetailsBody struct {
 }
 
 type taskCheckpoint struct {
-	Status   string  `json:"status"`
-	Acked    integer `json:"num_acknowledged_subtasks"`
-	Subtasks integer `json:"num_subtasks"`
-	Duration integer `json:"end_to_end_duration"`
+	Status           string  `json:"status"`
+	Acked            integer `json:"num_acknowledged_subtasks"`
+	Subtasks         integer `json:"num_subtasks"`
+	Duration         integer `json:"end_to_end_duration"`
+	StateSize        integer `json:"state_size"`
+	CheckpointedSize integer `json:"checkpointed_size"`
 }
 
-// details summarises one checkpoint per vertex: who did not acknowledge a
-// failed one, who was slowest in a slow one.
-func (s *scrape) details(jobID string, js *jobState, cpID int64) (string, error) {
+// details fetches one checkpoint's per-vertex details, which the watch
+// asked for: who did not acknowledge a failed one, who was slowest in a slow
+// one. This is the one place checkpoint details are read; a sink that
+// samples checkpoints (traces) gets them through the same request.
+func (s *scrape) details(req checkpointwatch.DetailsRequest, js *jobState) checkpointwatch.CheckpointDetails {
+	cp := req.Checkpoint
+	d := checkpointwatch.CheckpointDetails{Job: req.Job, CheckpointID: cp.ID, Why: req.Why}
 	var b checkpointDetailsBody
-	path := "/jobs/" + jobID + "/checkpoints/details/" + strconv.FormatInt(cpID, 10)
+	path := "/jobs/" + req.Job.ID + "/checkpoints/details/" + strconv.FormatInt(cp.ID, 10)
 	if err := s.c.c.get(s.ctx, routeCPDetails, path, &b); err != nil {
 		if !errors.Is(err, errNotFound) {
 			s.fail(err)
 		}
-		return "", err
+		s.c.log.Debug("checkpoint details unavailable", "job_id", req.Job.ID, "checkpoint_id", cp.ID, "err", err)
+		d.Err = err
+		return d
 	}
-	return summarizeDetails(&b, js.vertexNames), nil
+	d.Tasks = tasksOf(&b, js.vertexNames)
+	d.Summary = summarizeDetails(d.Tasks)
+	if req.Why == checkpointwatch.DetailsSlow {
+		s.c.log.Info("slow checkpoint", "job_name", req.Job.Name, "job_id", req.Job.ID, "checkpoint_id", cp.ID,
+			"duration", cp.Duration, "details", d.Summary)
+	}
+	return d
 }
 
-func summarizeDetails(b *checkpointDetailsBody, names map[string]string) string {
-	type task struct {
-		name            string
-		acked, subtasks int64
-		dur             int64
-	}
-	tasks := make([]task, 0, len(b.Tasks))
+func tasksOf(b *checkpointDetailsBody, names map[string]string) []checkpointwatch.TaskDetails {
+	tasks := make([]checkpointwatch.TaskDetails, 0, len(b.Tasks))
 	for id, t := range b.Tasks {
 		n := names[id]
 		if n == "" {
 			n = id
 		}
-		tasks = append(tasks, task{n, t.Acked.or(0), t.Subtasks.or(0), t.Duration.or(-1)})
+		td := checkpointwatch.TaskDetails{VertexID: id, Vertex: n, Acknowledged: t.Acked.or(0), Subtasks: t.Subtasks.or(0),
+			Duration: -1, StateSize: t.StateSize.or(-1), CheckpointedSize: t.CheckpointedSize.or(-1)}
+		if ms, ok := millis(t.Duration.V); ok && t.Duration.OK {
+			td.Duration = ms
+		}
+		tasks = append(tasks, td)
 	}
-	sort.Slice(tasks, func(a, c int) bool { return tasks[a].name < tasks[c].name })
+	sort.Slice(tasks, func(a, c int) bool { return tasks[a].Vertex < tasks[c].Vertex })
+	return tasks
+}
+
+func summarizeDetails(tasks []checkpointwatch.TaskDetails) string {
 	var pending []string
 	for _, t := range tasks {
-		if t.acked < t.subtasks {
-			pending = append(pending, fmt.Sprintf("%s (%d/%d subtasks)", t.name, t.acked, t.subtasks))
+		if t.Acknowledged < t.Subtasks {
+			pending = append(pending, fmt.Sprintf("%s (%d/%d subtasks)", t.Vertex, t.Acknowledged, t.Subtasks))
 		}
 	}
 	if len(pending) > 0 {
 		return "not acknowledged by: " + strings.Join(pending, ", ")
 	}
-	var slow *task
+	var slow *checkpointwatch.TaskDetails
 	for i := range tasks {
-		if slow == nil || tasks[i].dur > slow.dur {
+		if slow == nil || tasks[i].Duration > slow.Duration {
 			slow = &tasks[i]
 		}
 	}
-	if slow == nil || slow.dur < 0 {
+	if slow == nil || slow.Duration < 0 {
 		return ""
 	}
-	return fmt.Sprintf("slowest vertex: %s (%s)", slow.name, (time.Duration(slow.dur) * time.Millisecond).String())
+	return fmt.Sprintf("slowest vertex: %s (%s)", slow.Vertex, slow.Duration.String())
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/sink"
 )
 
 func TestLenientNumbers(t *testing.T) {
@@ -186,7 +187,7 @@ func TestClientMutualTLSBasicAuthUserAgentGzip(t *testing.T) {
 	f.TLS = config.TLS{CAFile: p.caFile, CertFile: p.clientCert, KeyFile: p.clientKey, ServerName: "flink-jobmanager"}
 	f.BasicAuth = config.BasicAuth{Username: "agent", PasswordFile: pass}
 	reg := prometheus.NewRegistry()
-	c, err := New(Options{Flink: f, Registerer: reg, UserAgent: "flink-agent/1.2.3"})
+	c, err := New(Options{Flink: f, Registerer: reg, UserAgent: "flink-agent/1.2.3", Watch: testWatch(t, sink.Options{Registerer: reg})})
 	must(t, err)
 	defer c.Close()
 	must(t, c.Scrape(context.Background()))
@@ -199,7 +200,8 @@ func TestClientMutualTLSBasicAuthUserAgentGzip(t *testing.T) {
 
 	// Without the client certificate the server refuses: flink_up 0, no crash.
 	f.TLS.CertFile, f.TLS.KeyFile = "", ""
-	c2, err := New(Options{Flink: f, Registerer: prometheus.NewRegistry()})
+	reg2 := prometheus.NewRegistry()
+	c2, err := New(Options{Flink: f, Registerer: reg2, Watch: testWatch(t, sink.Options{Registerer: reg2})})
 	must(t, err)
 	defer c2.Close()
 	if err := c2.Scrape(context.Background()); err == nil {
@@ -253,7 +255,8 @@ func TestNewFailsFast(t *testing.T) {
 		} else {
 			reg = nil
 		}
-		_, err := New(Options{Flink: f, Registerer: reg, Logger: slog.New(slog.DiscardHandler)})
+		_, err := New(Options{Flink: f, Registerer: reg, Logger: slog.New(slog.DiscardHandler),
+			Watch: testWatch(t, sink.Options{Registerer: prometheus.NewRegistry()})})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v", want, err)
 		}

@@ -35,8 +35,7 @@ type Options struct {
 	Registerer prometheus.Registerer
 	Statsd     *dogstatsd.Client // nil: DogStatsD disabled
 	Logger     *slog.Logger
-	// Watch is the checkpoint state machine the scrape feeds. nil: New
-	// creates one on Registerer.
+	// Watch is the checkpoint state machine the scrape feeds (required).
 	Watch *checkpointwatch.Watch
 	// OnScrape, when set, is called after each scrape (readiness).
 	OnScrape func(ok bool)
@@ -77,6 +76,9 @@ func New(opts Options) (*Collector, error) {
 	if opts.Registerer == nil {
 		return nil, errors.New("collector: a Registerer is required")
 	}
+	if opts.Watch == nil {
+		return nil, errors.New("collector: a Watch is required")
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,12 +116,6 @@ func New(opts Options) (*Collector, error) {
 		snapDescs:   newSnapDescs(),
 		snap:        &snapshot{},
 		finalWindow: finalWindow,
-	}
-	if c.watch == nil {
-		c.watch = checkpointwatch.New(checkpointwatch.Options{
-			Registerer: opts.Registerer, Statsd: opts.Statsd, Logger: opts.Logger,
-			StuckRatio: opts.Flink.StuckRatio, Identity: opts.Identity,
-		})
 	}
 	for _, m := range []prometheus.Collector{c.up, c.duration, c.restarts, cl.requests, cl.decodeErrors, snapCollector{c}} {
 		if err := opts.Registerer.Register(m); err != nil {

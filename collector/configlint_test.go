@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/sink"
 )
 
 // lintREST serves /jobmanager/config and /overview: the captured Flink
@@ -87,7 +88,7 @@ func newLint(t *testing.T, url string) *lintHarness {
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f := config.Default().Flink
 	f.RestURL = url
-	c, err := New(Options{Flink: f, Registerer: h.reg, Logger: log})
+	c, err := New(Options{Flink: f, Registerer: h.reg, Logger: log, Watch: testWatch(t, sink.Options{Registerer: h.reg})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/internal/sink"
 	"github.com/flink-agent/flink-agent/testbed"
 )
 
@@ -142,7 +142,7 @@ func TestEndToEndOnFlink(t *testing.T) {
 	fc.ScrapeInterval = config.Duration(time.Second)
 	fc.ScrapeTimeout = config.Duration(5 * time.Second)
 	scrapes := make(chan bool, 1000)
-	w := checkpointwatch.New(checkpointwatch.Options{Registerer: reg, Statsd: sd, StuckRatio: fc.StuckRatio, Identity: edgeIdentity})
+	w := testWatch(t, sink.Options{Registerer: reg, Statsd: sd, StuckRatio: fc.StuckRatio, Identity: edgeIdentity})
 	c, err := New(Options{Flink: fc, Registerer: reg, Statsd: sd, Watch: w, Identity: edgeIdentity,
 		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OnScrape: func(ok bool) { scrapes <- ok }})

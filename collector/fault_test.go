@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/sink"
 	"github.com/flink-agent/flink-agent/testbed"
 )
 
@@ -124,7 +125,7 @@ func startRunning(t *testing.T, restURL string, interval, timeout time.Duration,
 		f.MaxResponseBytes = maxBytes
 	}
 	r := &running{t: t, logs: &testbed.SyncBuffer{}, done: make(chan error, 1), interval: interval}
-	c, err := New(Options{Flink: f, Registerer: reg, Logger: slog.New(slog.NewTextHandler(r.logs, nil))})
+	c, err := New(Options{Flink: f, Registerer: reg, Logger: slog.New(slog.NewTextHandler(r.logs, nil)), Watch: testWatch(t, sink.Options{Registerer: reg})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/sink"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden /metrics files from the current output")
@@ -141,6 +142,20 @@ type harness struct {
 	now time.Time
 }
 
+// testWatch is the checkpoint watch with the agent's sinks, as the agent
+// wires it.
+func testWatch(t testing.TB, o sink.Options) *checkpointwatch.Watch {
+	t.Helper()
+	if o.StuckRatio == 0 {
+		o.StuckRatio = config.Default().Flink.StuckRatio
+	}
+	w, err := sink.Watch(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 func newHarness(t *testing.T, srv *fixtureServer, now time.Time, mod func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, srv: srv, reg: prometheus.NewPedanticRegistry(), now: now}
@@ -152,7 +167,7 @@ func newHarness(t *testing.T, srv *fixtureServer, now time.Time, mod func(*Optio
 		mod(&opts)
 	}
 	if opts.Watch == nil {
-		opts.Watch = checkpointwatch.New(checkpointwatch.Options{Registerer: h.reg, Statsd: opts.Statsd, Logger: opts.Logger,
+		opts.Watch = testWatch(t, sink.Options{Registerer: h.reg, Statsd: opts.Statsd, Logger: opts.Logger,
 			StuckRatio: f.StuckRatio, Clock: func() time.Time { return h.now }, Identity: opts.Identity})
 	}
 	c, err := New(opts)

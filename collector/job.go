@@ -2,15 +2,12 @@ package collector
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/DataDog/datadog-go/v5/statsd"
-
-	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/internal/excerpt"
 )
 
@@ -119,7 +116,6 @@ func (s *scrape) job(j *jobOverview) {
 	js.seen = true
 	if delta > 0 {
 		c.restarts.WithLabelValues(j.Name).Add(float64(delta))
-		c.sd.Count(dogstatsd.JobRestarts, delta, dogstatsd.Tag("job_name", j.Name))
 		s.restarted(j, delta)
 	}
 }
@@ -287,23 +283,7 @@ func (s *scrape) restarted(j *jobOverview, n int64) {
 		cause = excerpt.Bytes(excerpt.FirstLine(b.Root), maxCause)
 	}
 	s.c.log.Warn("Flink job restarted", "job_name", j.Name, "job_id", j.ID, "restarts", n, "cause", cause)
-	if !s.c.sd.Enabled() {
-		return
-	}
-	text := cause
-	if text == "" {
-		text = "(no exception recorded)"
-	}
-	key := "flink-restart:" + s.c.opts.Identity.Cluster + "/" + s.c.opts.Identity.Namespace + "/" + j.Name
-	key = excerpt.Cut(key, 100) // Datadog's limit
-	s.c.sd.Event(&statsd.Event{
-		Title:          fmt.Sprintf("Flink job %s restarted", j.Name),
-		Text:           text,
-		AggregationKey: key,
-		SourceTypeName: "flink",
-		AlertType:      statsd.Warning,
-		Tags:           []string{dogstatsd.Tag("job_name", j.Name), dogstatsd.Tag("job_id", j.ID)},
-	})
+	s.c.watch.Emit(checkpointwatch.JobRestarted{Job: checkpointwatch.JobRef{ID: j.ID, Name: j.Name}, Restarts: n, Cause: cause})
 }
 
 // maxCause bounds the exception line in the restart log and event.

@@ -470,10 +470,11 @@ func TestDatadogUsesCatalogMetrics(t *testing.T) {
 	}
 	// The same story as the Grafana dashboard.
 	for _, m := range []dogstatsd.Metric{
-		dogstatsd.CheckpointDuration, dogstatsd.CheckpointFailed, dogstatsd.CheckpointFailedS3Throttled,
-		dogstatsd.CheckpointInProgress, dogstatsd.CheckpointStuck, dogstatsd.CheckpointSize, dogstatsd.CheckpointLastCompletedAge,
-		dogstatsd.S3Throttle, dogstatsd.JobRestarts, dogstatsd.JobUptime, dogstatsd.VertexBackpressureRatio,
-		dogstatsd.VertexBusyRatio, dogstatsd.JVMHeapUsed, dogstatsd.JVMGCTime, dogstatsd.AgentLokiLag, dogstatsd.AgentLokiEntriesRejected,
+		dogstatsd.CheckpointDuration.Metric, dogstatsd.CheckpointFailed.Metric, dogstatsd.CheckpointFailedS3Throttled.Metric,
+		dogstatsd.CheckpointInProgress.Metric, dogstatsd.CheckpointStuck.Metric, dogstatsd.CheckpointSize.Metric,
+		dogstatsd.CheckpointLastCompletedAge.Metric, dogstatsd.S3Throttle.Metric, dogstatsd.JobRestarts.Metric,
+		dogstatsd.JobUptime.Metric, dogstatsd.VertexBackpressureRatio.Metric, dogstatsd.VertexBusyRatio.Metric,
+		dogstatsd.JVMHeapUsed.Metric, dogstatsd.JVMGCTime.Metric, dogstatsd.AgentLokiLag.Metric, dogstatsd.AgentLokiEntriesRejected.Metric,
 	} {
 		if !used[m.Name] {
 			t.Errorf("no widget shows %s", m.Name)

@@ -21,6 +21,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/internal/logevent"
+	cpsink "github.com/flink-agent/flink-agent/internal/sink"
 	"github.com/flink-agent/flink-agent/logscan"
 	"github.com/flink-agent/flink-agent/pager"
 	"github.com/flink-agent/flink-agent/pager/pdtest"
@@ -157,7 +158,11 @@ func TestEndToEndS3Throttling(t *testing.T) {
 	cfg := config.Default()
 	cfg.Flink.RestURL = f.RESTURL()
 	cfg.Flink.ScrapeInterval = config.Duration(time.Second)
-	coll, err := collector.New(collector.Options{Flink: cfg.Flink, Identity: id, Registerer: reg, Statsd: sd, Logger: log})
+	watch, err := cpsink.Watch(cpsink.Options{Registerer: reg, Statsd: sd, Identity: id, Logger: log, StuckRatio: cfg.Flink.StuckRatio})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll, err := collector.New(collector.Options{Flink: cfg.Flink, Identity: id, Registerer: reg, Statsd: sd, Logger: log, Watch: watch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +191,7 @@ func TestEndToEndS3Throttling(t *testing.T) {
 		PagerDuty: config.PagerDuty{URL: pd.URL, RoutingKeyFile: keyFile, ConsecutiveFailures: 2,
 			ThrottleSustained: config.Duration(5 * time.Second)},
 		Identity:   id,
-		Jobs:       pager.JobsFromGatherer(reg, scanner.LastFailure),
+		Jobs:       pager.JobsFromWatch(watch.Statuses, scanner.LastFailure),
 		Throttle:   scanner.Throttling,
 		Interval:   time.Second,
 		Registerer: reg,

@@ -19,6 +19,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/internal/logevent"
 	"github.com/flink-agent/flink-agent/internal/logtest"
+	cpsink "github.com/flink-agent/flink-agent/internal/sink"
 	"github.com/flink-agent/flink-agent/shipper"
 )
 
@@ -81,7 +82,10 @@ func benchLatency(b *testing.B, follower bool, idle time.Duration) {
 	defer f.Close()
 
 	reg := prometheus.NewRegistry()
-	watch := checkpointwatch.New(checkpointwatch.Options{Registerer: reg})
+	watch, err := cpsink.Watch(cpsink.Options{Registerer: reg, StuckRatio: 0.8})
+	if err != nil {
+		b.Fatal(err)
+	}
 	sink := &timedSink{Watch: watch, done: map[int64]time.Time{}}
 	sc, err := New(Options{Registerer: reg, Checkpoints: sink})
 	if err != nil {

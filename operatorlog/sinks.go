@@ -38,7 +38,7 @@ const (
 
 var families = [numFamilies]struct {
 	name, help string
-	statsd     dogstatsd.Metric
+	statsd     dogstatsd.CountMetric
 	title      string
 }{
 	Deployment: {MetricDeployment, "Failed deployments and upgrades of Flink resources seen in the Flink Kubernetes Operator's log (JobManager containers failing, cancellation errors, rollbacks, failed session job submissions).",

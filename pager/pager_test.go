@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/logscan"
@@ -323,22 +324,29 @@ func TestDedupKey(t *testing.T) {
 	}
 }
 
-func TestJobsFromGatherer(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	cons := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flink_checkpoint_consecutive_failures"}, []string{"job_name"})
-	stuck := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flink_checkpoint_stuck"}, []string{"job_name"})
-	age := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flink_checkpoint_oldest_in_progress_age_seconds"}, []string{"job_name"})
-	reg.MustRegister(cons, stuck, age)
-	cons.WithLabelValues("a").Set(4)
-	stuck.WithLabelValues("a").Set(0)
-	stuck.WithLabelValues("b").Set(1)
-	age.WithLabelValues("b").Set(90)
-	jobs := JobsFromGatherer(reg, func(job string) string { return "msg of " + job })()
+func TestJobsFromWatch(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	now := t0
+	w := checkpointwatch.New(checkpointwatch.Options{StuckRatio: 0.8, Clock: func() time.Time { return now }})
+	w.SetConfig("b1", checkpointwatch.Config{Enabled: true, Interval: time.Minute, Timeout: 100 * time.Second})
+	w.ObserveREST(checkpointwatch.Job{ID: "a1", Name: "a"}, checkpointwatch.Snapshot{}, checkpointwatch.ObserveOptions{Baseline: true})
+	w.ObserveREST(checkpointwatch.Job{ID: "b1", Name: "b"}, checkpointwatch.Snapshot{Counts: checkpointwatch.Counts{Total: 1, InProgress: 1},
+		History: []checkpointwatch.Checkpoint{{ID: 1, Status: checkpointwatch.InProgress, Trigger: t0, Duration: -1}}}, checkpointwatch.ObserveOptions{Baseline: true})
+	for id := int64(1); id <= 4; id++ {
+		w.ObserveLogFailed("a1", id, t0, "", "Checkpoint expired before completing.", false)
+	}
+	now = t0.Add(90 * time.Second)
+	jobs := JobsFromWatch(w.Statuses, func(job string) string {
+		if job == "a" {
+			return "msg of " + job
+		}
+		return ""
+	})()
 	by := map[string]JobStatus{}
 	for _, j := range jobs {
 		by[j.JobName] = j
 	}
-	if a := by["a"]; a.ConsecutiveFailures != 4 || a.Stuck || a.LastFailure != "msg of a" {
+	if a := by["a"]; a.ConsecutiveFailures != 4 || a.Stuck || a.LastFailure != "msg of a" || a.JobID != "a1" {
 		t.Errorf("a = %+v", a)
 	}
 	if b := by["b"]; !b.Stuck || b.InProgressFor != 90*time.Second || b.LastFailure != "" {

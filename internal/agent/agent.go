@@ -51,7 +51,7 @@ func Run(ctx context.Context, cfg config.Config, d Deps) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	st := newStatus()
-	a, err := build(cfg, d, reg, reg, st)
+	a, err := build(cfg, d, reg, st)
 	if err != nil {
 		return err
 	}
@@ -150,6 +150,6 @@ func RegisterMetrics(reg prometheus.Registerer) error {
 	if err := os.WriteFile(cfg.PagerDuty.RoutingKeyFile, []byte("R0UT1NGKEY0000000000000000000000"), 0o600); err != nil {
 		return err
 	}
-	_, err = build(cfg, Deps{Logger: slog.New(slog.DiscardHandler)}, reg, prometheus.Gatherers{}, newStatus())
+	_, err = build(cfg, Deps{Logger: slog.New(slog.DiscardHandler)}, reg, newStatus())
 	return err
 }

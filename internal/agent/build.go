@@ -8,11 +8,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors/version"
 
-	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/collector"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/internal/logevent"
+	"github.com/flink-agent/flink-agent/internal/sink"
 	"github.com/flink-agent/flink-agent/logscan"
 	"github.com/flink-agent/flink-agent/operatorlog"
 	"github.com/flink-agent/flink-agent/pager"
@@ -21,7 +21,7 @@ import (
 
 // build constructs every component that cfg enables, registering their
 // metrics on reg; nothing runs yet.
-func build(cfg config.Config, d Deps, reg prometheus.Registerer, gather prometheus.Gatherer, st *status) (*assembled, error) {
+func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*assembled, error) {
 	log := d.Logger
 	id := d.Identity.Infer(existingLogFiles(cfg.Logs.Paths))
 	// cluster and namespace go on every series (the pod comes from the
@@ -41,11 +41,15 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, gather promethe
 	var readyOnce sync.Once
 	ready := func() { readyOnce.Do(st.setReady) }
 
-	// The watch is fed by the REST scrape and by the JobManager's log lines.
-	watch := checkpointwatch.New(checkpointwatch.Options{
-		Registerer: wreg, Statsd: sd, Logger: log.With("part", "checkpointwatch"),
-		StuckRatio: cfg.Flink.StuckRatio, Identity: id,
+	// The watch is fed by the REST scrape and by the JobManager's log lines;
+	// its events go to the Prometheus, DogStatsD and Datadog event sinks.
+	watch, err := sink.Watch(sink.Options{
+		Registerer: wreg, Statsd: sd, Identity: id, Logger: log.With("part", "checkpointwatch"),
+		StuckRatio: cfg.Flink.StuckRatio,
 	})
+	if err != nil {
+		return nil, err
+	}
 
 	if cfg.Flink.RestURL != "" {
 		col, err := collector.New(collector.Options{
@@ -101,12 +105,12 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, gather promethe
 	}
 
 	// Direct paging, beside the primary path (alert rules → Alertmanager
-	// or Datadog → PagerDuty). It reads the agent's own metrics, so it
-	// pages on exactly what dashboards and alert rules show.
+	// or Datadog → PagerDuty). It reads the watch's typed job states, the
+	// ones the flink_checkpoint_* series show.
 	if cfg.PagerDuty.RoutingKeyFile != "" {
 		pg, err := pager.New(pager.Options{
 			PagerDuty: cfg.PagerDuty, Identity: id,
-			Jobs:       pager.JobsFromGatherer(gather, scan.LastFailure),
+			Jobs:       pager.JobsFromWatch(watch.Statuses, scan.LastFailure),
 			Throttle:   scan.Throttling,
 			Registerer: wreg, Logger: log.With("part", "pager"),
 		})

@@ -23,7 +23,7 @@ const (
 	Distribution Kind = "distribution"
 )
 
-// Metric is one DogStatsD metric name and its type.
+// Metric describes one DogStatsD metric: the catalog entry.
 type Metric struct {
 	Name string
 	Kind Kind
@@ -31,52 +31,67 @@ type Metric struct {
 	Help string
 }
 
+// CountMetric, GaugeMetric and DistributionMetric are metrics of one kind:
+// the client's Count takes only a CountMetric, so sending a metric as the
+// wrong kind does not compile.
+type (
+	CountMetric        struct{ Metric }
+	GaugeMetric        struct{ Metric }
+	DistributionMetric struct{ Metric }
+)
+
+func count(name, unit, help string) CountMetric { return CountMetric{Metric{name, Count, unit, help}} }
+func gauge(name, unit, help string) GaugeMetric { return GaugeMetric{Metric{name, Gauge, unit, help}} }
+func distribution(name, unit, help string) DistributionMetric {
+	return DistributionMetric{Metric{name, Distribution, unit, help}}
+}
+
 // The catalog. Tags listed in Help are added per point; cluster, namespace,
 // pod and component are global tags.
 var (
-	Up             = Metric{"flink.up", Gauge, "", "1 when the last REST scrape succeeded"}
-	ScrapeDuration = Metric{"flink.scrape.duration", Gauge, "second", "duration of the last REST scrape"}
+	Up             = gauge("flink.up", "", "1 when the last REST scrape succeeded")
+	ScrapeDuration = gauge("flink.scrape.duration", "second", "duration of the last REST scrape")
 
-	ClusterTaskManagers   = Metric{"flink.cluster.taskmanagers", Gauge, "", "registered TaskManagers"}
-	ClusterSlotsTotal     = Metric{"flink.cluster.slots.total", Gauge, "", "task slots"}
-	ClusterSlotsAvailable = Metric{"flink.cluster.slots.available", Gauge, "", "free task slots"}
-	ClusterJobs           = Metric{"flink.cluster.jobs", Gauge, "", "jobs by state (state:)"}
+	ClusterTaskManagers   = gauge("flink.cluster.taskmanagers", "", "registered TaskManagers")
+	ClusterSlotsTotal     = gauge("flink.cluster.slots.total", "", "task slots")
+	ClusterSlotsAvailable = gauge("flink.cluster.slots.available", "", "free task slots")
+	ClusterJobs           = gauge("flink.cluster.jobs", "", "jobs by state (state:)")
 
-	JobRunning  = Metric{"flink.job.running", Gauge, "", "1 while the job is RUNNING (job_name:, job_id:, state:)"}
-	JobUptime   = Metric{"flink.job.uptime", Gauge, "second", "time since the job started (job_name:)"}
-	JobRestarts = Metric{"flink.job.restarts", Count, "", "job restarts (job_name:)"}
+	JobRunning  = gauge("flink.job.running", "", "1 while the job is RUNNING (job_name:, job_id:, state:)")
+	JobUptime   = gauge("flink.job.uptime", "second", "time since the job started (job_name:)")
+	JobRestarts = count("flink.job.restarts", "", "job restarts (job_name:)")
 
-	CheckpointDuration          = Metric{"flink.checkpoint.duration", Distribution, "second", "end-to-end duration of each completed checkpoint (job_name:, kind:)"}
-	CheckpointSize              = Metric{"flink.checkpoint.size", Gauge, "byte", "size of the latest completed checkpoint (job_name:, type:full|incremental)"}
-	CheckpointCompleted         = Metric{"flink.checkpoint.completed", Count, "", "completed checkpoints (job_name:, kind:)"}
-	CheckpointFailed            = Metric{"flink.checkpoint.failed", Count, "", "failed checkpoints (job_name:, kind:, reason:)"}
-	CheckpointFailedS3Throttled = Metric{"flink.checkpoint.failed.s3_throttled", Count, "", "failed checkpoints attributed to S3 throttling (job_name:)"}
-	CheckpointInProgress        = Metric{"flink.checkpoint.in_progress", Gauge, "", "checkpoints in progress (job_name:)"}
-	CheckpointOldestInProgress  = Metric{"flink.checkpoint.oldest_in_progress_age", Gauge, "second", "age of the oldest in-progress checkpoint (job_name:)"}
-	CheckpointLastCompletedAge  = Metric{"flink.checkpoint.time_since_last_completed", Gauge, "second", "time since the latest completed checkpoint (job_name:)"}
-	CheckpointConsecutiveFailed = Metric{"flink.checkpoint.consecutive_failures", Gauge, "", "failures since the last completed checkpoint (job_name:)"}
-	CheckpointFailuresUntilFail = Metric{"flink.checkpoint.failures_until_job_failure", Gauge, "", "further failures Flink tolerates before failing the job (job_name:)"}
-	CheckpointInterval          = Metric{"flink.checkpoint.interval", Gauge, "second", "configured checkpoint interval (job_name:)"}
-	CheckpointTimeout           = Metric{"flink.checkpoint.timeout", Gauge, "second", "configured checkpoint timeout (job_name:)"}
-	CheckpointStuck             = Metric{"flink.checkpoint.stuck", Gauge, "", "1 while a checkpoint is older than the stuck ratio of its timeout (job_name:)"}
-	VertexBackpressureRatio     = Metric{"flink.vertex.backpressure_ratio", Gauge, "", "share of time back-pressured (job_name:, vertex:)"}
-	VertexBusyRatio             = Metric{"flink.vertex.busy_ratio", Gauge, "", "share of time busy (job_name:, vertex:)"}
-	JVMHeapUsed                 = Metric{"flink.jvm.heap.used", Gauge, "byte", "JVM heap used (flink_component:jobmanager|taskmanager)"}
-	JVMHeapMax                  = Metric{"flink.jvm.heap.max", Gauge, "byte", "JVM heap max (flink_component:)"}
-	JVMGCTime                   = Metric{"flink.jvm.gc.time", Count, "millisecond", "time spent in GC (flink_component:)"}
-	LogLines                    = Metric{"flink.log.lines", Count, "", "log events read (level:)"}
-	LogExceptions               = Metric{"flink.log.exceptions", Count, "", "log events carrying an exception (exception:)"}
-	S3Throttle                  = Metric{"flink.s3.throttle", Count, "", "S3 throttling occurrences in the logs (bucket:, operation:)"}
-	ConfigS3EntropyInjection    = Metric{"flink.config.s3_entropy_injection", Gauge, "", "0 when S3 checkpoints are written without entropy injection"}
-	AgentLokiLag                = Metric{"flink.agent.loki.lag", Gauge, "second", "age of the oldest log entry not yet acknowledged by Loki"}
-	AgentLokiEntriesRejected    = Metric{"flink.agent.loki.entries_rejected", Count, "", "log entries Loki rejected permanently (reason:)"}
+	CheckpointDuration          = distribution("flink.checkpoint.duration", "second", "end-to-end duration of each completed checkpoint (job_name:, kind:)")
+	CheckpointSize              = gauge("flink.checkpoint.size", "byte", "size of the latest completed checkpoint (job_name:, type:full|incremental)")
+	CheckpointCompleted         = count("flink.checkpoint.completed", "", "completed checkpoints (job_name:, kind:)")
+	CheckpointFailed            = count("flink.checkpoint.failed", "", "failed checkpoints (job_name:, kind:, reason:)")
+	CheckpointFailedS3Throttled = count("flink.checkpoint.failed.s3_throttled", "", "failed checkpoints attributed to S3 throttling (job_name:)")
+	CheckpointInProgress        = gauge("flink.checkpoint.in_progress", "", "checkpoints in progress (job_name:)")
+	CheckpointOldestInProgress  = gauge("flink.checkpoint.oldest_in_progress_age", "second", "age of the oldest in-progress checkpoint (job_name:)")
+	CheckpointLastCompletedAge  = gauge("flink.checkpoint.time_since_last_completed", "second", "time since the latest completed checkpoint (job_name:)")
+	CheckpointConsecutiveFailed = gauge("flink.checkpoint.consecutive_failures", "", "failures since the last completed checkpoint (job_name:)")
+	CheckpointFailuresUntilFail = gauge("flink.checkpoint.failures_until_job_failure", "", "further failures Flink tolerates before failing the job (job_name:)")
+	CheckpointInterval          = gauge("flink.checkpoint.interval", "second", "configured checkpoint interval (job_name:)")
+	CheckpointTimeout           = gauge("flink.checkpoint.timeout", "second", "configured checkpoint timeout (job_name:)")
+	CheckpointStuck             = gauge("flink.checkpoint.stuck", "", "1 while a checkpoint is older than the stuck ratio of its timeout (job_name:)")
+	VertexBackpressureRatio     = gauge("flink.vertex.backpressure_ratio", "", "share of time back-pressured (job_name:, vertex:)")
+	VertexBusyRatio             = gauge("flink.vertex.busy_ratio", "", "share of time busy (job_name:, vertex:)")
+	JVMHeapUsed                 = gauge("flink.jvm.heap.used", "byte", "JVM heap used (flink_component:jobmanager|taskmanager)")
+	JVMHeapMax                  = gauge("flink.jvm.heap.max", "byte", "JVM heap max (flink_component:)")
+	JVMGCTime                   = count("flink.jvm.gc.time", "millisecond", "time spent in GC (flink_component:)")
+	LogLines                    = count("flink.log.lines", "", "log events read (level:)")
+	LogExceptions               = count("flink.log.exceptions", "", "log events carrying an exception (exception:)")
+	S3Throttle                  = count("flink.s3.throttle", "", "S3 throttling occurrences in the logs (bucket:, operation:)")
+	ConfigS3EntropyInjection    = gauge("flink.config.s3_entropy_injection", "", "0 when S3 checkpoints are written without entropy injection")
+	AgentLokiLag                = gauge("flink.agent.loki.lag", "second", "age of the oldest log entry not yet acknowledged by Loki")
+	AgentLokiEntriesRejected    = count("flink.agent.loki.entries_rejected", "", "log entries Loki rejected permanently (reason:)")
 
 	// From the Flink Kubernetes Operator's log (operatorlog).
-	OperatorDeploymentFailures      = Metric{"flink.operator.deployment_failures", Count, "", "failed deployments and upgrades (resource_namespace:, resource_name:)"}
-	OperatorSnapshotFailures        = Metric{"flink.operator.snapshot_failures", Count, "", "failed savepoints and checkpoints the operator triggered (resource_namespace:, resource_name:, snapshot:)"}
-	OperatorRollbackFailures        = Metric{"flink.operator.rollback_failures", Count, "", "failed upgrades that cannot be rolled back (resource_namespace:, resource_name:)"}
-	OperatorJobManagerUnrecoverable = Metric{"flink.operator.jobmanager_unrecoverable", Count, "", "lost JobManager deployments the operator cannot recover (resource_namespace:, resource_name:)"}
-	OperatorReconcileErrors         = Metric{"flink.operator.reconcile_errors", Count, "", "reconciliations that ended in an exception (resource_namespace:, resource_name:)"}
+	OperatorDeploymentFailures      = count("flink.operator.deployment_failures", "", "failed deployments and upgrades (resource_namespace:, resource_name:)")
+	OperatorSnapshotFailures        = count("flink.operator.snapshot_failures", "", "failed savepoints and checkpoints the operator triggered (resource_namespace:, resource_name:, snapshot:)")
+	OperatorRollbackFailures        = count("flink.operator.rollback_failures", "", "failed upgrades that cannot be rolled back (resource_namespace:, resource_name:)")
+	OperatorJobManagerUnrecoverable = count("flink.operator.jobmanager_unrecoverable", "", "lost JobManager deployments the operator cannot recover (resource_namespace:, resource_name:)")
+	OperatorReconcileErrors         = count("flink.operator.reconcile_errors", "", "reconciliations that ended in an exception (resource_namespace:, resource_name:)")
 )
 
 // ServiceCheckCanComplete is OK while checkpoints complete, CRITICAL while
@@ -86,15 +101,17 @@ const ServiceCheckCanComplete = "flink.checkpoint.can_complete"
 // Catalog lists every metric the agent can emit.
 func Catalog() []Metric {
 	return []Metric{
-		Up, ScrapeDuration, ClusterTaskManagers, ClusterSlotsTotal, ClusterSlotsAvailable, ClusterJobs,
-		JobRunning, JobUptime, JobRestarts,
-		CheckpointDuration, CheckpointSize, CheckpointCompleted, CheckpointFailed, CheckpointFailedS3Throttled,
-		CheckpointInProgress, CheckpointOldestInProgress, CheckpointLastCompletedAge, CheckpointConsecutiveFailed,
-		CheckpointFailuresUntilFail, CheckpointInterval, CheckpointTimeout, CheckpointStuck,
-		VertexBackpressureRatio, VertexBusyRatio, JVMHeapUsed, JVMHeapMax, JVMGCTime,
-		LogLines, LogExceptions, S3Throttle, ConfigS3EntropyInjection, AgentLokiLag, AgentLokiEntriesRejected,
-		OperatorDeploymentFailures, OperatorSnapshotFailures, OperatorRollbackFailures, OperatorJobManagerUnrecoverable,
-		OperatorReconcileErrors,
+		Up.Metric, ScrapeDuration.Metric, ClusterTaskManagers.Metric, ClusterSlotsTotal.Metric,
+		ClusterSlotsAvailable.Metric, ClusterJobs.Metric, JobRunning.Metric, JobUptime.Metric, JobRestarts.Metric,
+		CheckpointDuration.Metric, CheckpointSize.Metric, CheckpointCompleted.Metric, CheckpointFailed.Metric,
+		CheckpointFailedS3Throttled.Metric, CheckpointInProgress.Metric, CheckpointOldestInProgress.Metric,
+		CheckpointLastCompletedAge.Metric, CheckpointConsecutiveFailed.Metric, CheckpointFailuresUntilFail.Metric,
+		CheckpointInterval.Metric, CheckpointTimeout.Metric, CheckpointStuck.Metric,
+		VertexBackpressureRatio.Metric, VertexBusyRatio.Metric, JVMHeapUsed.Metric, JVMHeapMax.Metric,
+		JVMGCTime.Metric, LogLines.Metric, LogExceptions.Metric, S3Throttle.Metric,
+		ConfigS3EntropyInjection.Metric, AgentLokiLag.Metric, AgentLokiEntriesRejected.Metric,
+		OperatorDeploymentFailures.Metric, OperatorSnapshotFailures.Metric, OperatorRollbackFailures.Metric,
+		OperatorJobManagerUnrecoverable.Metric, OperatorReconcileErrors.Metric,
 	}
 }
 
@@ -130,36 +147,27 @@ func Wrap(c statsd.ClientInterface, events bool) *Client { return &Client{c: c, 
 // Enabled reports whether anything is sent.
 func (c *Client) Enabled() bool { return c != nil && c.c != nil }
 
-func (c *Client) check(m Metric, k Kind) {
-	if m.Kind != k {
-		panic(fmt.Sprintf("dogstatsd: %s is a %s, not a %s", m.Name, m.Kind, k))
-	}
-}
-
 // Count adds v to a count metric.
-func (c *Client) Count(m Metric, v int64, tags ...string) {
+func (c *Client) Count(m CountMetric, v int64, tags ...string) {
 	if !c.Enabled() || v == 0 {
 		return
 	}
-	c.check(m, Count)
 	_ = c.c.Count(m.Name, v, tags, 1)
 }
 
 // Gauge sets a gauge metric.
-func (c *Client) Gauge(m Metric, v float64, tags ...string) {
+func (c *Client) Gauge(m GaugeMetric, v float64, tags ...string) {
 	if !c.Enabled() {
 		return
 	}
-	c.check(m, Gauge)
 	_ = c.c.Gauge(m.Name, v, tags, 1)
 }
 
 // Distribution records one sample of a distribution metric.
-func (c *Client) Distribution(m Metric, v float64, tags ...string) {
+func (c *Client) Distribution(m DistributionMetric, v float64, tags ...string) {
 	if !c.Enabled() {
 		return
 	}
-	c.check(m, Distribution)
 	_ = c.c.Distribution(m.Name, v, tags, 1)
 }
 

@@ -36,20 +36,6 @@ func TestDisabledClientSendsNothingAndDoesNotPanic(t *testing.T) {
 	}
 }
 
-func TestWrongKindPanics(t *testing.T) {
-	c, err := New("127.0.0.1:9", nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	defer func() {
-		if recover() == nil {
-			t.Fatal("a gauge sent as a count did not panic")
-		}
-	}()
-	c.Count(Up, 1)
-}
-
 func TestTagSanitises(t *testing.T) {
 	if got := Tag("job_name", "orders|enrich,v2#1"); got != "job_name:orders_enrich_v2_1" {
 		t.Errorf("got %q", got)

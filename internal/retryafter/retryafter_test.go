@@ -21,7 +21,7 @@ func TestParse(t *testing.T) {
 		{"soon", 0, false},
 		{"1.5", 0, false},
 		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
-		{"Wed, 02 Dec 2026 03:59:00 GMT", 0, true}, // in the past: go now
+		{"Wed, 02 Dec 2026 03:59:00 GMT", 0, true},                    // in the past: go now
 		{"Wednesday, 02-Dec-26 04:00:30 GMT", 30 * time.Second, true}, // RFC 850, still valid
 		{"99999999999999999999", 0, false},
 		{"999999999", 24 * time.Hour, true},
