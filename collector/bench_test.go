@@ -33,7 +33,8 @@ func (m *memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		Body: io.NopCloser(bytes.NewReader(b)), ContentLength: int64(len(b)), Request: r}, nil
 }
 
-const benchJobs, benchHistory = 10, 100
+// benchJobs and benchHistory shape the benchmark's answers.
+var benchJobs, benchHistory = 10, int64(100)
 
 func benchJobID(j int) string { return fmt.Sprintf("%032x", j+1) }
 
@@ -177,4 +178,39 @@ func startCPU() cpuClock               { return cpuClock{processCPU()} }
 func (c cpuClock) used() time.Duration { return processCPU() - c.start }
 func (c cpuClock) report(b *testing.B) {
 	b.ReportMetric(float64(c.used().Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkScrape20Jobs10History decides between collector/fastjson.go and
+// encoding/json: one steady scrape of 20 running jobs whose checkpoint
+// histories hold 10 entries (Flink's web.checkpoints.history default), the
+// whole scrape with each decoder. Issue 12 keeps the hand-written decoder
+// only if encoding/json makes this more than 2x slower.
+func BenchmarkScrape20Jobs10History(b *testing.B) {
+	defer func(j int, h int64) { benchJobs, benchHistory = j, h }(benchJobs, benchHistory)
+	benchJobs, benchHistory = 20, 10
+	for _, std := range []bool{false, true} {
+		name := "fastjson"
+		if std {
+			name = "encoding_json"
+		}
+		b.Run(name, func(b *testing.B) {
+			tr := &memTransport{bodies: benchBodies(1000, 1795478600000)}
+			c := benchCollector(b, tr)
+			c.c.stdJSON = std
+			ctx := context.Background()
+			if err := c.Scrape(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			cpu := startCPU()
+			b.ResetTimer()
+			for range b.N {
+				if err := c.Scrape(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			cpu.report(b)
+		})
+	}
 }

@@ -2,9 +2,8 @@ package collector
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,15 +11,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/httpclient"
 )
 
 // REST routes, as the endpoint label shows them: the route template, never
@@ -56,12 +54,9 @@ func (e *decodeError) Unwrap() error { return e.err }
 type client struct {
 	base      string
 	hc        *http.Client
-	transport *http.Transport
 	maxBytes  int64
 	userAgent string
-	user      string
-	passFile  string
-	pass      string
+	stdJSON   bool // encoding/json even where a fast decoder exists (the benchmark's comparison)
 
 	requests     *prometheus.CounterVec
 	decodeErrors *prometheus.CounterVec
@@ -81,31 +76,17 @@ func newClient(f config.Flink, userAgent string, log *slog.Logger) (*client, err
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("flink.rest_url: invalid URL %q", f.RestURL)
 	}
-	tlsCfg, err := tlsConfig(f.TLS)
+	// TLS, basic auth, bearer token and proxy are prometheus/common's; the
+	// scrape's context bounds every request.
+	hc, err := httpclient.New("flink", f.HTTPClientConfig(), 0, userAgent)
 	if err != nil {
 		return nil, err
 	}
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		TLSClientConfig:       tlsCfg,
-		MaxIdleConns:          4,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: f.ScrapeTimeout.D(),
-	}
-	maxBytes := int64(f.MaxResponseBytes)
-	if maxBytes <= 0 {
-		maxBytes = int64(config.Default().Flink.MaxResponseBytes)
-	}
-	c := &client{
+	return &client{
 		base:      strings.TrimRight(f.RestURL, "/"),
-		hc:        &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		transport: tr,
-		maxBytes:  maxBytes,
+		hc:        hc,
+		maxBytes:  int64(f.MaxResponseBytes),
 		userAgent: userAgent,
-		user:      f.BasicAuth.Username,
-		passFile:  f.BasicAuth.PasswordFile,
 		log:       log,
 		warned:    map[string]bool{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -116,72 +97,7 @@ func newClient(f config.Flink, userAgent string, log *slog.Logger) (*client, err
 			Name: "flink_rest_decode_errors_total",
 			Help: "Flink REST answers that could not be used: larger than flink.max_response_bytes, truncated, or of an unexpected shape.",
 		}, []string{"endpoint"}),
-	}
-	if c.passFile != "" {
-		p, err := readSecret(c.passFile)
-		if err != nil {
-			return nil, fmt.Errorf("flink.basic_auth.password_file: %w", err)
-		}
-		c.pass = p
-	}
-	return c, nil
-}
-
-func readSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
-}
-
-// refreshSecret re-reads the password file so a rotated Secret is picked up;
-// a read failure keeps the previous password.
-func (c *client) refreshSecret() {
-	if c.passFile == "" {
-		return
-	}
-	if p, err := readSecret(c.passFile); err == nil {
-		c.pass = p
-	}
-}
-
-// tlsConfig builds the client TLS configuration, failing at startup on
-// unreadable files. The client certificate is re-read at each handshake so
-// that a renewed certificate is used without a restart.
-func tlsConfig(t config.TLS) (*tls.Config, error) {
-	if t == (config.TLS{}) {
-		return nil, nil
-	}
-	cfg := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("flink.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("flink.tls.ca_file: no PEM certificate in %s", t.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("flink.tls.cert_file/key_file: %w", err)
-		}
-		var mu sync.Mutex
-		last := &cert
-		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if c, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err == nil {
-				last = &c
-			}
-			return last, nil
-		}
-	}
-	return cfg, nil
+	}, nil
 }
 
 // get fetches path (counted under route) and decodes its JSON body into v.
@@ -194,9 +110,9 @@ func (c *client) get(ctx context.Context, route, path string, v any) error {
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json")
-	if c.user != "" {
-		req.SetBasicAuth(c.user, c.pass)
-	}
+	// Asked for here and inflated below: prometheus/common's transport
+	// leaves compression to the caller.
+	req.Header.Set("Accept-Encoding", "gzip")
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.count(route, transportCode(ctx, err))
@@ -212,10 +128,22 @@ func (c *client) get(ctx context.Context, route, path string, v any) error {
 		return fmt.Errorf("GET %s: HTTP %d: %s", path, resp.StatusCode, bytes.TrimSpace(msg))
 	}
 
+	body := io.Reader(resp.Body)
+	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			c.count(route, strconv.Itoa(resp.StatusCode))
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.bad(route, fmt.Errorf("gzip: %w", err), nil)
+		}
+		defer zr.Close()
+		body = zr // the limit below applies to the inflated body
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.buf.Reset()
-	n, err := c.buf.ReadFrom(io.LimitReader(resp.Body, c.maxBytes+1))
+	n, err := c.buf.ReadFrom(io.LimitReader(body, c.maxBytes+1))
 	defer func() {
 		if c.buf.Cap() > bufKeep {
 			c.buf = bytes.Buffer{}
@@ -230,7 +158,7 @@ func (c *client) get(ctx context.Context, route, path string, v any) error {
 	if n > c.maxBytes {
 		return c.bad(route, fmt.Errorf("body larger than flink.max_response_bytes (%d bytes)", c.maxBytes), nil)
 	}
-	if fd, ok := v.(fastDecoder); ok {
+	if fd, ok := v.(fastDecoder); ok && !c.stdJSON {
 		err = fd.decodeFast(c.buf.Bytes())
 	} else {
 		err = json.Unmarshal(c.buf.Bytes(), v)
@@ -281,4 +209,4 @@ func transportCode(ctx context.Context, err error) string {
 	return "error"
 }
 
-func (c *client) close() { c.transport.CloseIdleConnections() }
+func (c *client) close() { c.hc.CloseIdleConnections() }

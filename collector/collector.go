@@ -85,12 +85,6 @@ func New(opts Options) (*Collector, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "flink-agent"
 	}
-	if opts.Flink.ScrapeInterval <= 0 {
-		opts.Flink.ScrapeInterval = config.Default().Flink.ScrapeInterval
-	}
-	if opts.Flink.ScrapeTimeout <= 0 {
-		opts.Flink.ScrapeTimeout = config.Default().Flink.ScrapeTimeout
-	}
 	cl, err := newClient(opts.Flink, opts.UserAgent, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -155,7 +149,6 @@ func (c *Collector) Scrape(ctx context.Context) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Flink.ScrapeTimeout.D())
 	defer cancel()
-	c.c.refreshSecret()
 
 	s := &scrape{c: c, ctx: ctx, snap: &snapshot{}}
 	err := s.run()

@@ -110,7 +110,7 @@ func NewConfigLint(c *Collector, o ConfigLintOptions) (*ConfigLint, error) {
 		}, []string{"checkpoint_storage", "state_backend", "checkpoint_scheme", "incremental", "entropy_injection", "flink_version"}),
 	}
 	if l.interval <= 0 {
-		l.interval = 10 * time.Minute
+		return nil, fmt.Errorf("config lint: Interval (flink.config_lint_interval) must be positive")
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)

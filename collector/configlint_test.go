@@ -92,7 +92,7 @@ func newLint(t *testing.T, url string) *lintHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.lint, err = NewConfigLint(c, ConfigLintOptions{Registerer: h.reg, Logger: log}); err != nil {
+	if h.lint, err = NewConfigLint(c, ConfigLintOptions{Registerer: h.reg, Logger: log, Interval: config.Default().Flink.ConfigLintInterval.D()}); err != nil {
 		t.Fatal(err)
 	}
 	return h

@@ -20,7 +20,7 @@ var benchOrdinary = [][]byte{
 }
 
 func benchScanner(b *testing.B) *Scanner {
-	s, err := New(Options{Registerer: prometheus.NewRegistry(), Checkpoints: newRecSink()})
+	s, err := New(Options{Registerer: prometheus.NewRegistry(), Checkpoints: newRecSink(), ThrottleWindow: 2 * time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func BenchmarkScanLifecycle(b *testing.B) {
 		[]byte("2026-11-23 23:45:03,158 INFO  org.apache.flink.runtime.checkpoint.CheckpointCoordinator    [] - Triggering checkpoint 2 (type=CheckpointType{name='Checkpoint', sharingFilesStrategy=FORWARD_BACKWARD}) @ 1795477503157 for job a263c230045a6bc59839b4167eccf768."),
 		[]byte("2026-11-23 23:45:03,394 INFO  org.apache.flink.runtime.checkpoint.CheckpointCoordinator    [] - Completed checkpoint 2 for job a263c230045a6bc59839b4167eccf768 (6753 bytes, checkpointDuration=222 ms, finalizationTime=15 ms)."),
 	}
-	s, err := New(Options{Registerer: prometheus.NewRegistry(), Checkpoints: nopSink{}})
+	s, err := New(Options{Registerer: prometheus.NewRegistry(), Checkpoints: nopSink{}, ThrottleWindow: 2 * time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -166,7 +166,7 @@ func TestEndToEndS3Throttling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lint, err := collector.NewConfigLint(coll, collector.ConfigLintOptions{Registerer: reg, Statsd: sd, Logger: log})
+	lint, err := collector.NewConfigLint(coll, collector.ConfigLintOptions{Registerer: reg, Statsd: sd, Logger: log, Interval: cfg.Flink.ConfigLintInterval.D()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestEndToEndS3Throttling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lint2, err := collector.NewConfigLint(coll2, collector.ConfigLintOptions{Registerer: reg2, Logger: log2})
+	lint2, err := collector.NewConfigLint(coll2, collector.ConfigLintOptions{Registerer: reg2, Logger: log2, Interval: 10 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func benchLatency(b *testing.B, follower bool, idle time.Duration) {
 		b.Fatal(err)
 	}
 	sink := &timedSink{Watch: watch, done: map[int64]time.Time{}}
-	sc, err := New(Options{Registerer: reg, Checkpoints: sink})
+	sc, err := New(Options{Registerer: reg, Checkpoints: sink, ThrottleWindow: 2 * time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}

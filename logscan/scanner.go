@@ -163,7 +163,7 @@ func New(o Options) (*Scanner, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.window <= 0 {
-		s.window = 2 * time.Minute
+		return nil, fmt.Errorf("logscan: ThrottleWindow (logs.throttle_window) must be positive")
 	}
 	if s.maxBuckets <= 0 {
 		s.maxBuckets = 20

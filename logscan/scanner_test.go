@@ -256,7 +256,7 @@ func TestScannerUnrecognizedCountedAndLoggedOnce(t *testing.T) {
 
 func TestNilWatchMeansNoSink(t *testing.T) {
 	var w *checkpointwatch.Watch
-	s, err := New(Options{Registerer: prometheus.NewRegistry(), Checkpoints: w})
+	s, err := New(Options{Registerer: prometheus.NewRegistry(), Checkpoints: w, ThrottleWindow: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

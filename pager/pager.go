@@ -88,6 +88,10 @@ func New(o Options) (*Pager, error) {
 	if pd.RoutingKeyFile == "" {
 		return nil, errors.New("pagerduty.routing_key_file: not set")
 	}
+	// config.Validate checked these; zero here is a wiring mistake.
+	if pd.ConsecutiveFailures < 1 || pd.ThrottleSustained <= 0 {
+		return nil, errors.New("pager: pagerduty.consecutive_failures and throttle_sustained must be validated settings")
+	}
 	co := o.Client
 	if co.URL == "" {
 		co.URL = pd.URL
@@ -123,12 +127,6 @@ func New(o Options) (*Pager, error) {
 			Name: "flink_agent_pagerduty_active_conditions",
 			Help: "Conditions the agent has triggered in PagerDuty and not yet resolved, by class.",
 		}, []string{"class"}),
-	}
-	if p.threshold <= 0 {
-		p.threshold = 3
-	}
-	if p.sustained <= 0 {
-		p.sustained = 5 * time.Minute
 	}
 	if p.interval <= 0 {
 		p.interval = 10 * time.Second

@@ -20,6 +20,7 @@ BIN=$CACHE/bin
 LOKI_VERSION=${LOKI_VERSION:-v3.5.7}
 STATSD_EXPORTER_VERSION=${STATSD_EXPORTER_VERSION:-v0.31.0}
 HELM_VERSION=${HELM_VERSION:-v3.19.5}
+GOLANGCI_LINT_VERSION=${GOLANGCI_LINT_VERSION:-v2.15.0}
 VERSIONS_FILE=$ROOT/testbed/flink-versions.txt
 # flink_versions ROLE: the versions of testbed/flink-versions.txt with that
 # role (default, test), or all of them.
@@ -77,6 +78,9 @@ step_loki() { loki_build loki ./cmd/loki; }
 step_promtail() { loki_build promtail ./clients/cmd/promtail; }
 step_statsd() { go_tool statsd_exporter github.com/prometheus/statsd_exporter "$STATSD_EXPORTER_VERSION"; }
 step_helm() { go_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"; }
+# make lint's linter, built from its Go module (pinned: a new version brings
+# new findings, which should come with a change of this line).
+step_golangci() { go_tool golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_LINT_VERSION"; }
 
 # The OpenTelemetry Collector with its filelog receiver, for make
 # bench-footprint: built by the collector builder from Go modules (about 3
@@ -184,7 +188,7 @@ step_job() { # step_job VERSION
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(statsd helm promtools flink job loki)
+[ ${#steps[@]} -gt 0 ] || steps=(golangci statsd helm promtools flink job loki)
 case $FLINK_VERSIONS in
 test | all) FLINK_VERSIONS=$(flink_versions "$FLINK_VERSIONS") ;;
 esac

@@ -22,6 +22,7 @@ type options struct {
 
 type flagValues struct {
 	restURL, positions, lokiURL, dogstatsd, listen, level, format, pagerdutyKey string
+	webConfig, telemetryPath                                                    string
 	scrapeInterval, shutdownTimeout                                             time.Duration
 	logPaths                                                                    stringList
 }
@@ -59,6 +60,8 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&v.dogstatsd, "dogstatsd.address", d.DogStatsD.Address, "DogStatsD host:port or unix:///path; empty disables [dogstatsd.address]")
 	fs.StringVar(&v.pagerdutyKey, "pagerduty.routing-key-file", d.PagerDuty.RoutingKeyFile, "file holding a PagerDuty Events API v2 routing key; set to page directly [pagerduty.routing_key_file]")
 	fs.StringVar(&v.listen, "web.listen-address", d.Web.ListenAddress, "address for /metrics, /healthz, /readyz [web.listen_address]")
+	fs.StringVar(&v.webConfig, "web.config.file", d.Web.ConfigFile, "exporter-toolkit web configuration file: TLS and basic auth [web.config_file]")
+	fs.StringVar(&v.telemetryPath, "web.telemetry-path", d.Web.TelemetryPath, "path of the metrics endpoint [web.telemetry_path]")
 	fs.StringVar(&v.level, "log.level", d.Log.Level, "debug, info, warn or error [log.level]")
 	fs.StringVar(&v.format, "log.format", d.Log.Format, "logfmt or json [log.format]")
 	fs.DurationVar(&v.shutdownTimeout, "shutdown.timeout", d.Shutdown.Timeout.D(), "how long to drain on SIGTERM [shutdown.timeout]")
@@ -108,6 +111,8 @@ func (o *options) load() (config.Config, error) {
 		"loki.url":                   func() { cfg.Loki.URL = v.lokiURL },
 		"dogstatsd.address":          func() { cfg.DogStatsD.Address = v.dogstatsd },
 		"web.listen-address":         func() { cfg.Web.ListenAddress = v.listen },
+		"web.config.file":            func() { cfg.Web.ConfigFile = v.webConfig },
+		"web.telemetry-path":         func() { cfg.Web.TelemetryPath = v.telemetryPath },
 		"pagerduty.routing-key-file": func() { cfg.PagerDuty.RoutingKeyFile = v.pagerdutyKey },
 		"log.level":                  func() { cfg.Log.Level = v.level },
 		"log.format":                 func() { cfg.Log.Format = v.format },

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/testbed"
 )
@@ -239,4 +241,69 @@ func expectStatus(ctx context.Context, url string, want int) error {
 		return fmt.Errorf("%s: %d, want %d", url, resp.StatusCode, want)
 	}
 	return nil
+}
+
+// --web.config.file takes exporter-toolkit's web configuration: with basic
+// auth, the metrics (at --web.telemetry-path) answer 401 without
+// credentials and 200 with them.
+func TestWebConfigBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webConfig := filepath.Join(dir, "web.yml")
+	if err := os.WriteFile(webConfig, []byte("basic_auth_users:\n  prometheus: "+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port, err := testbed.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := testbed.Addr(port)
+	p, err := testbed.StartProc("flink-agent", dir, nil, agentBin,
+		"--flink.rest-url=", "--loki.url=", "--dogstatsd.address=", "--logs.path="+filepath.Join(dir, "*.log"),
+		"--logs.positions-file="+filepath.Join(dir, "positions.json"), "--web.listen-address="+addr,
+		"--web.config.file="+webConfig, "--web.telemetry-path=/agent-metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url := "http://" + addr + "/agent-metrics"
+	if err := testbed.WaitFor(ctx, p, 50*time.Millisecond, func(ctx context.Context) error {
+		return expectStatus(ctx, url, http.StatusUnauthorized)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		user, pass string
+		want       int
+	}{{"prometheus", "wrong", http.StatusUnauthorized}, {"prometheus", "s3cret", http.StatusOK}} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req.SetBasicAuth(c.user, c.pass)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s:%s → %d, want %d", c.user, c.pass, resp.StatusCode, c.want)
+		}
+		if c.want == http.StatusOK && !strings.Contains(string(b), "flink_agent_build_info{") {
+			t.Errorf("metrics with credentials lack build info:\n%.500s", b)
+		}
+	}
+	// A malformed web configuration stops the agent at startup.
+	bad := filepath.Join(dir, "bad-web.yml")
+	if err := os.WriteFile(bad, []byte("basic_auth_users: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runAgent(t, "--flink.rest-url=", "--loki.url=", "--dogstatsd.address=", "--web.listen-address=127.0.0.1:0",
+		"--logs.path="+filepath.Join(dir, "*.log"), "--logs.positions-file="+filepath.Join(dir, "p2.json"), "--web.config.file="+bad); code != 1 ||
+		!strings.Contains(stderr, "web.config_file") {
+		t.Errorf("bad web config: exit %d, %s", code, stderr)
+	}
 }

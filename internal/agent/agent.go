@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
@@ -57,14 +58,26 @@ func Run(ctx context.Context, cfg config.Config, d Deps) error {
 	}
 	defer a.statsd.Close()
 
-	// Bind before starting anything: a port in use is a startup failure.
+	// A bad web configuration file and a port in use are startup failures:
+	// check and bind before starting anything.
+	if err := web.Validate(cfg.Web.ConfigFile); err != nil {
+		return fmt.Errorf("web.config_file: %w", err)
+	}
+	mux, err := newMux(reg, st, cfg.Web, d.Version)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Web.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("web.listen_address: %w", err)
 	}
-	srv := &http.Server{Handler: newMux(reg, st, cfg.Web.EnablePprof), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// exporter-toolkit serves TLS and checks basic auth as configured
+		// in the web configuration file.
+		flags := &web.FlagConfig{WebListenAddresses: &[]string{cfg.Web.ListenAddress}, WebSystemdSocket: new(bool),
+			WebConfigFile: &cfg.Web.ConfigFile}
+		if err := web.Serve(ln, srv, flags, log.With("part", "web")); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server failed", "err", err)
 			st.fail("http: " + err.Error())
 		}

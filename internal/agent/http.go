@@ -8,6 +8,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/flink-agent/flink-agent/internal/config"
 )
 
 // status backs /healthz and /readyz.
@@ -68,9 +71,9 @@ func (s *status) get() (ready bool, failed []string) {
 	return s.ready, append([]string(nil), s.failed...)
 }
 
-func newMux(reg *prometheus.Registry, st *status, enablePprof bool) *http.ServeMux {
+func newMux(reg *prometheus.Registry, st *status, w config.Web, version string) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	mux.Handle(w.TelemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		Registry:          reg, // counts its own errors in promhttp_metric_handler_errors_total
 		ErrorHandling:     promhttp.ContinueOnError,
 		EnableOpenMetrics: true,
@@ -92,21 +95,27 @@ func newMux(reg *prometheus.Registry, st *status, enablePprof bool) *http.ServeM
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(`<html><head><title>flink-agent</title></head><body><h1>flink-agent</h1>
-<p><a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></p></body></html>`))
+	// The landing page every Prometheus exporter has.
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "flink-agent",
+		Description: "Observability sidecar for Apache Flink: REST scrape, checkpoint watch, log shipping",
+		Version:     version,
+		Links: []web.LandingLinks{
+			{Address: w.TelemetryPath, Text: "Metrics"},
+			{Address: "/healthz", Text: "Health"},
+			{Address: "/readyz", Text: "Readiness"},
+		},
 	})
-	if enablePprof {
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/", landing)
+	if w.EnablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return mux
+	return mux, nil
 }

@@ -33,6 +33,9 @@ type Flink struct {
 	MaxResponseBytes ByteSize  `yaml:"max_response_bytes"`
 	TLS              TLS       `yaml:"tls"`
 	BasicAuth        BasicAuth `yaml:"basic_auth"`
+	BearerTokenFile  string    `yaml:"bearer_token_file"`
+	// ProxyURL is an HTTP proxy; empty: HTTP_PROXY/HTTPS_PROXY/NO_PROXY.
+	ProxyURL string `yaml:"proxy_url"`
 	// StuckRatio of the checkpoint timeout after which an in-progress
 	// checkpoint counts as stuck.
 	StuckRatio float64 `yaml:"stuck_ratio"`
@@ -101,6 +104,7 @@ type Loki struct {
 	MaxRetries      int               `yaml:"max_retries"` // 0: retry until delivered
 	BasicAuth       BasicAuth         `yaml:"basic_auth"`
 	BearerTokenFile string            `yaml:"bearer_token_file"`
+	ProxyURL        string            `yaml:"proxy_url"`
 	TLS             TLS               `yaml:"tls"`
 	Headers         map[string]string `yaml:"headers"`
 	ExternalLabels  map[string]string `yaml:"external_labels"`
@@ -126,6 +130,10 @@ type PagerDuty struct {
 // Web is the agent's own HTTP endpoint.
 type Web struct {
 	ListenAddress string `yaml:"listen_address"`
+	// ConfigFile is an exporter-toolkit web configuration (TLS, basic
+	// auth), as every Prometheus exporter takes with --web.config.file.
+	ConfigFile    string `yaml:"config_file"`
+	TelemetryPath string `yaml:"telemetry_path"`
 	EnablePprof   bool   `yaml:"enable_pprof"`
 }
 
@@ -202,7 +210,7 @@ func Default() Config {
 			ConsecutiveFailures: 3,
 			ThrottleSustained:   Duration(5 * time.Minute),
 		},
-		Web:      Web{ListenAddress: ":9250"},
+		Web:      Web{ListenAddress: ":9250", TelemetryPath: "/metrics"},
 		Log:      Log{Level: "info", Format: "logfmt"},
 		Shutdown: Shutdown{Timeout: Duration(20 * time.Second)},
 	}

@@ -23,6 +23,9 @@ var badConfigs = map[string]string{
 	"bad-regex.yaml":                 "line 3: logs.multiline.start_pattern: invalid regular expression \"^(\\\\d{4}\": missing closing ): `^(\\d{4}`",
 	"bad-rest-url.yaml":              `line 2: flink.rest_url: invalid URL "localhost:8081" (want http:// or https:// with a host)`,
 	"bad-size.yaml":                  `line 2: logs.max_buffer_bytes: invalid size "64XB" (want e.g. 64MiB, 1MB or a number of bytes)`,
+	"bad-proxy-url.yaml":             `line 3: loki.proxy_url: invalid URL "proxy:3128" (want http:// or https:// with a host)`,
+	"flink-bearer-and-basic.yaml":    `line 5: flink.bearer_token_file: cannot be used together with flink.basic_auth`,
+	"bad-telemetry-path.yaml":        `line 2: web.telemetry_path: must be a path such as /metrics, not / or another endpoint's, got "/healthz"`,
 	"basic-auth-no-password.yaml":    `line 3: loki.basic_auth: username and password_file must be set together`,
 	"buffer-too-small.yaml":          `line 2: logs.max_buffer_bytes: 1048576 is less than loki.batch_bytes plus one maximal event (1572960)`,
 	"close-inactive-short.yaml":      `line 2: logs.close_inactive: must be at least 1s, got 10ms`,
@@ -39,7 +42,7 @@ var badConfigs = map[string]string{
 	"section-not-mapping.yaml":       `line 1: flink: expected a mapping`,
 	"stuck-ratio-range.yaml":         `line 2: flink.stuck_ratio: must be in (0, 1], got 1.5`,
 	"tls-cert-without-key.yaml":      `line 3: flink.tls: cert_file and key_file must be set together`,
-	"unknown-key.yaml":               `line 2: flink.rest_urll: unknown key (valid: rest_url, scrape_interval, scrape_timeout, max_response_bytes, tls, basic_auth, stuck_ratio, config_lint_interval)`,
+	"unknown-key.yaml":               `line 2: flink.rest_urll: unknown key (valid: rest_url, scrape_interval, scrape_timeout, max_response_bytes, tls, basic_auth, bearer_token_file, proxy_url, stuck_ratio, config_lint_interval)`,
 }
 
 // LoadAndValidate is what check-config does.

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	promconfig "github.com/prometheus/common/config"
 )
 
 // Validate checks what decoding cannot: ranges, URLs, addresses and
@@ -29,6 +31,9 @@ func (c *Config) Validate() error {
 		func() *Error { return positive("flink.config_lint_interval", c.Flink.ConfigLintInterval) },
 		func() *Error { return c.Flink.TLS.validate("flink.tls") },
 		func() *Error { return c.Flink.BasicAuth.validate("flink.basic_auth") },
+		func() *Error {
+			return clientChecks("flink", c.Flink.BasicAuth, c.Flink.BearerTokenFile, c.Flink.ProxyURL, c.Flink.HTTPClientConfig())
+		},
 		c.Logs.validate,
 		c.Loki.validate,
 		c.shipperBuffer,
@@ -37,6 +42,13 @@ func (c *Config) Validate() error {
 		func() *Error {
 			if _, _, err := net.SplitHostPort(c.Web.ListenAddress); err != nil {
 				return &Error{Key: "web.listen_address", Msg: fmt.Sprintf("invalid address %q (want host:port or :port)", c.Web.ListenAddress)}
+			}
+			return nil
+		},
+		func() *Error {
+			p := c.Web.TelemetryPath
+			if !strings.HasPrefix(p, "/") || p == "/" || p == "/healthz" || p == "/readyz" || strings.HasPrefix(p, "/debug/") {
+				return &Error{Key: "web.telemetry_path", Msg: fmt.Sprintf("must be a path such as /metrics, not / or another endpoint's, got %q", p)}
 			}
 			return nil
 		},
@@ -135,9 +147,6 @@ func (l *Loki) validate() *Error {
 	if e := l.BasicAuth.validate("loki.basic_auth"); e != nil {
 		return e
 	}
-	if l.BearerTokenFile != "" && l.BasicAuth.Username != "" {
-		return &Error{Key: "loki.bearer_token_file", Msg: "cannot be used together with loki.basic_auth"}
-	}
 	if e := l.TLS.validate("loki.tls"); e != nil {
 		return e
 	}
@@ -154,7 +163,7 @@ func (l *Loki) validate() *Error {
 			return &Error{Key: "loki.external_labels", Msg: fmt.Sprintf("%q is set by the agent", k)}
 		}
 	}
-	return nil
+	return clientChecks("loki", l.BasicAuth, l.BearerTokenFile, l.ProxyURL, l.HTTPClientConfig())
 }
 
 // lokiBuiltinLabels are the stream labels the shipper sets itself;
@@ -170,6 +179,21 @@ func (c *Config) shipperBuffer() *Error {
 	need := c.Loki.BatchBytes + c.Logs.Multiline.MaxEventBytes + 96
 	if c.Logs.MaxBufferBytes < need {
 		return &Error{Key: "logs.max_buffer_bytes", Msg: fmt.Sprintf("%d is less than loki.batch_bytes plus one maximal event (%d)", c.Logs.MaxBufferBytes, need)}
+	}
+	return nil
+}
+
+// clientChecks are the checks of a section's HTTP client keys, then
+// prometheus/common's own of the HTTPClientConfig they map to.
+func clientChecks(section string, b BasicAuth, bearerFile, proxy string, hc promconfig.HTTPClientConfig) *Error {
+	if bearerFile != "" && b.Username != "" {
+		return &Error{Key: section + ".bearer_token_file", Msg: "cannot be used together with " + section + ".basic_auth"}
+	}
+	if e := optionalURL(section+".proxy_url", proxy); e != nil {
+		return e
+	}
+	if err := hc.Validate(); err != nil {
+		return &Error{Key: section, Msg: err.Error()}
 	}
 	return nil
 }
