@@ -56,7 +56,6 @@ type client struct {
 	hc        *http.Client
 	maxBytes  int64
 	userAgent string
-	stdJSON   bool // encoding/json even where a fast decoder exists (the benchmark's comparison)
 
 	requests     *prometheus.CounterVec
 	decodeErrors *prometheus.CounterVec
@@ -158,12 +157,7 @@ func (c *client) get(ctx context.Context, route, path string, v any) error {
 	if n > c.maxBytes {
 		return c.bad(route, fmt.Errorf("body larger than flink.max_response_bytes (%d bytes)", c.maxBytes), nil)
 	}
-	if fd, ok := v.(fastDecoder); ok && !c.stdJSON {
-		err = fd.decodeFast(c.buf.Bytes())
-	} else {
-		err = json.Unmarshal(c.buf.Bytes(), v)
-	}
-	if err != nil {
+	if err := json.Unmarshal(c.buf.Bytes(), v); err != nil {
 		return c.bad(route, err, c.buf.Bytes())
 	}
 	if c.warned[route] {
