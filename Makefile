@@ -37,7 +37,7 @@ tools: ## install test-bed tools into $FLINK_AGENT_CACHE (Flink 1.20 and the new
 
 # The filter keeps test names, results and t.Log lines (where the integration
 # tests print what they measured) and drops the rest of -v's chatter.
-test: tools lint ## go vet, gofmt, and every test, real components included (the CI command)
+test: tools lint ## golangci-lint, go vet, gofmt, and every test, real components included (the CI command)
 	go test -count=1 -v -timeout $(GO_TEST_TIMEOUT) ./... 2>&1 | tee $(FLINK_AGENT_CACHE)/last-test.log | \
 		grep --line-buffered -E '^(=== RUN|\s*--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+\.go:[0-9]+: )' | grep -v '^=== RUN'
 
@@ -51,8 +51,8 @@ test-compat: tools ## the collector and the log analysis on every Flink of testb
 test-loss: tools ## only the shipper's loss tests: 1M lines, rotations, a Loki outage, SIGTERM and SIGKILL restarts
 	go test -count=1 -v -timeout 20m -run 'TestLoss' ./shipper/
 
-test-unit: ## the packages whose tests need no installed tool (fast loop)
-	go test -count=1 ./internal/... ./checkpointwatch/ ./pager/...
+test-unit: ## every test that needs no installed tool, in under a minute (go test -short: the fast loop)
+	go test -short -count=1 ./...
 
 bench: tools ## Go benchmarks and whole-process runs
 	go test -run '^$$' -bench . -benchmem -count=1 ./...
@@ -73,9 +73,11 @@ capture-fixtures: tools ## re-record real Flink REST answers into collector/test
 demo: tools build ## a real Flink + Loki + statsd_exporter with the agent attached, until Ctrl-C
 	go run ./testbed/cmd/demo --agent bin/flink-agent
 
-lint: ## go vet and gofmt
+lint: ## golangci-lint (.golangci.yml: errcheck, staticcheck, unused, gocritic, revive), go vet, gofmt
+	scripts/tools.sh golangci
 	go vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(FLINK_AGENT_CACHE)/bin/golangci-lint run ./...
 
 docker: ## container image (needs a Docker engine)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t flink-agent:$(VERSION) .

@@ -358,9 +358,9 @@ func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) []DetailsReque
 	w.setName(j, jb.Name)
 	w.announce(j)
 
-	hist := append(j.scratch[:0], s.History...)
+	j.scratch = append(j.scratch[:0], s.History...)
+	hist := j.scratch
 	sort.Slice(hist, func(a, b int) bool { return hist[a].ID < hist[b].ID })
-	j.scratch = hist[:0]
 	var minID, maxID int64
 	if len(hist) > 0 {
 		minID, maxID = hist[0].ID, hist[len(hist)-1].ID

@@ -23,13 +23,11 @@ import (
 	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
-	"github.com/flink-agent/flink-agent/internal/identity"
 )
 
 // Options configures a Collector.
 type Options struct {
-	Flink    config.Flink
-	Identity identity.Identity
+	Flink config.Flink
 	// Registerer receives every metric; never the default registry (the
 	// agent wraps it with the cluster and namespace labels).
 	Registerer prometheus.Registerer

@@ -105,6 +105,7 @@ const e2eJobName = "flink-agent testbed checkpointing job"
 //     within a scrape of Flink reporting it;
 //   - statsd_exporter shows the DogStatsD counterparts with their tags.
 func TestEndToEndOnFlink(t *testing.T) {
+	testbed.NeedsTools(t)
 	testbed.MustTool(t, "java")
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -143,7 +144,7 @@ func TestEndToEndOnFlink(t *testing.T) {
 	fc.ScrapeTimeout = config.Duration(5 * time.Second)
 	scrapes := make(chan bool, 1000)
 	w := testWatch(t, sink.Options{Registerer: reg, Statsd: sd, StuckRatio: fc.StuckRatio, Identity: edgeIdentity})
-	c, err := New(Options{Flink: fc, Registerer: reg, Statsd: sd, Watch: w, Identity: edgeIdentity,
+	c, err := New(Options{Flink: fc, Registerer: reg, Statsd: sd, Watch: w,
 		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		OnScrape: func(ok bool) { scrapes <- ok }})
 	if err != nil {
@@ -167,7 +168,8 @@ func TestEndToEndOnFlink(t *testing.T) {
 	}
 	// The first successful scrape sees no job: jobs submitted later are
 	// counted from their first checkpoint.
-	for !next() {
+	for ok := false; !ok; {
+		ok = next()
 	}
 
 	// REST economy at parallelism 1 and 8: the requests of steady scrapes,

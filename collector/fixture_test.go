@@ -168,7 +168,7 @@ func newHarness(t *testing.T, srv *fixtureServer, now time.Time, mod func(*Optio
 	}
 	if opts.Watch == nil {
 		opts.Watch = testWatch(t, sink.Options{Registerer: h.reg, Statsd: opts.Statsd, Logger: opts.Logger,
-			StuckRatio: f.StuckRatio, Clock: func() time.Time { return h.now }, Identity: opts.Identity})
+			StuckRatio: f.StuckRatio, Clock: func() time.Time { return h.now }, Identity: edgeIdentity})
 	}
 	c, err := New(opts)
 	if err != nil {

@@ -42,6 +42,7 @@ func edgeScrapes(t *testing.T, h *harness, srv *fixtureServer) {
 // counterparts to a real statsd_exporter and finds them there with their
 // tags, agreeing with the Prometheus side (see testdata/golden/edge-2.prom).
 func TestDogStatsDInStatsdExporter(t *testing.T) {
+	testbed.NeedsTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	se, err := testbed.StartStatsdExporter(ctx, t.TempDir())
@@ -56,7 +57,7 @@ func TestDogStatsDInStatsdExporter(t *testing.T) {
 	defer sd.Close()
 
 	srv := newFixtureServer(t)
-	h := newHarness(t, srv, time.UnixMilli(edgeT+125000), func(o *Options) { o.Statsd = sd; o.Identity = edgeIdentity })
+	h := newHarness(t, srv, time.UnixMilli(edgeT+125000), func(o *Options) { o.Statsd = sd })
 	edgeScrapes(t, h, srv)
 	must(t, sd.Flush())
 
@@ -208,7 +209,7 @@ func TestDatadogEventsAndServiceCheck(t *testing.T) {
 	}
 	defer sd.Close()
 	srv := newFixtureServer(t)
-	h := newHarness(t, srv, time.UnixMilli(edgeT+125000), func(o *Options) { o.Statsd = sd; o.Identity = edgeIdentity })
+	h := newHarness(t, srv, time.UnixMilli(edgeT+125000), func(o *Options) { o.Statsd = sd })
 	edgeScrapes(t, h, srv)
 	must(t, sd.Flush())
 

@@ -21,6 +21,7 @@ import (
 // shipper's lower-case level names): Loki must accept the query, and return
 // the selected pod's warn/error/fatal events only.
 func TestLogsPanelOnRealLoki(t *testing.T) {
+	testbed.NeedsTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	testbed.MustTool(t, "loki")

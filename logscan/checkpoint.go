@@ -442,7 +442,7 @@ func readJobID(b []byte) (string, bool) {
 		return "", false
 	}
 	for _, c := range b[:32] {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return "", false
 		}
 	}

@@ -137,7 +137,7 @@ func TestCorpus(t *testing.T) {
 			}
 			comp := componentOf(tc.file)
 			fake := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-			for _, ev := range readEvents(t, filepath.Join("testdata/corpus", tc.file), tc.start) {
+			for _, ev := range readEvents(t, filepath.Join("testdata", "corpus", tc.file), tc.start) {
 				ts := fake
 				if m := eventTime.Find(ev); m != nil {
 					if p, err := time.Parse("2006-01-02 15:04:05,000", string(m)); err == nil {

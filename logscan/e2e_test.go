@@ -98,6 +98,7 @@ func eventually(t *testing.T, ctx context.Context, what string, f func() (bool, 
 // Then a second cluster configured with entropy injection keeps the lint
 // silent.
 func TestEndToEndS3Throttling(t *testing.T) {
+	testbed.NeedsTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	work := t.TempDir()
@@ -162,7 +163,7 @@ func TestEndToEndS3Throttling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	coll, err := collector.New(collector.Options{Flink: cfg.Flink, Identity: id, Registerer: reg, Statsd: sd, Logger: log, Watch: watch})
+	coll, err := collector.New(collector.Options{Flink: cfg.Flink, Registerer: reg, Statsd: sd, Logger: log, Watch: watch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +359,11 @@ func TestEndToEndS3Throttling(t *testing.T) {
 	log2 := slog.New(slog.NewTextHandler(logs2, nil))
 	reg2 := prometheus.NewRegistry()
 	cfg.Flink.RestURL = f2.RESTURL()
-	coll2, err := collector.New(collector.Options{Flink: cfg.Flink, Identity: id, Registerer: reg2, Logger: log2})
+	watch2, err := cpsink.Watch(cpsink.Options{Registerer: reg2, Identity: id, Logger: log2, StuckRatio: cfg.Flink.StuckRatio})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll2, err := collector.New(collector.Options{Flink: cfg.Flink, Registerer: reg2, Logger: log2, Watch: watch2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -587,7 +587,8 @@ func throttleMessage(ev []byte) string {
 			continue
 		}
 		var f throttleFlags
-		if f.scan(l); f.slow || f.reduce || f.s3a || f.tooMany {
+		f.scan(l)
+		if f.slow || f.reduce || f.s3a || f.tooMany {
 			s := strings.TrimSpace(string(l))
 			s = strings.TrimPrefix(s, "Caused by: ")
 			s = strings.TrimPrefix(s, "Suppressed: ")

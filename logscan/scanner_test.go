@@ -194,7 +194,7 @@ func TestScannerReplayedThrottleSendsNoEvent(t *testing.T) {
 func TestScannerLifecycleAndAttribution(t *testing.T) {
 	h := newHarness(t, 0)
 	t0 := h.clock.now().Add(-5 * time.Minute)
-	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	at := t0.Add
 	scan := func(d time.Duration, comp, ev string) { h.s.Scan(at(d), []byte(ev), comp) }
 
 	scan(0, "jobmanager", "x - Job j1 ("+tJob+") switched from state CREATED to RUNNING.")

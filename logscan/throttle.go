@@ -59,7 +59,7 @@ var litXception = []byte("xception")
 // detectThrottle reports whether ev is an S3 throttling occurrence. It does
 // not allocate; Bucket aliases ev.
 func detectThrottle(ev []byte, out *Throttle) bool {
-	if bytes.Index(ev, litXception) < 0 {
+	if !bytes.Contains(ev, litXception) {
 		return false
 	}
 	// Throttling shows in exception messages, never in stack frames: only

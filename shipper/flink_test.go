@@ -25,6 +25,7 @@ import (
 // rotated ones included, is in Loki exactly once: stack traces as one
 // entry, with the component and file name labels and the line's timestamp.
 func TestFlinkLogsToLoki(t *testing.T) {
+	testbed.NeedsTools(t)
 	testbed.MustTool(t, "java")
 	l := startLoki(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -33,6 +33,7 @@ func startLoki(t *testing.T) *testbed.Loki {
 // every event back: each exactly once, stack traces whole, with the
 // labels, structured metadata and timestamps of the line.
 func TestLokiEndToEnd(t *testing.T) {
+	testbed.NeedsTools(t)
 	l := startLoki(t)
 	dir := t.TempDir()
 	opts := testOptions(t, dir)

@@ -72,6 +72,7 @@ func lossDefaults() lossConfig {
 // TestLossSIGTERM: 5 graceful restarts and a Loki outage lose nothing and
 // duplicate nothing.
 func TestLossSIGTERM(t *testing.T) {
+	testbed.NeedsTools(t)
 	c := lossDefaults()
 	c.restarts = 5
 	runLoss(t, c)
@@ -80,6 +81,7 @@ func TestLossSIGTERM(t *testing.T) {
 // TestLossSIGKILL: 3 kills and a Loki outage lose nothing; each kill
 // re-sends at most the batch that was in flight.
 func TestLossSIGKILL(t *testing.T) {
+	testbed.NeedsTools(t)
 	c := lossDefaults()
 	c.restarts = 3
 	c.kill = true

@@ -102,6 +102,7 @@ func waitLog(t *testing.T, ctx context.Context, path string, re *regexp.Regexp) 
 }
 
 func TestFlinkCheckpointFaults(t *testing.T) {
+	NeedsTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	logDir := testLogDir(t)

@@ -156,7 +156,7 @@ func (l *Loki) URL() string { return "http://" + Addr(l.httpPort) }
 func (l *Loki) PushURL() string { return l.URL() + "/loki/api/v1/push" }
 
 // Stop stops Loki gracefully (SIGTERM; the WAL keeps acknowledged data).
-func (l *Loki) Stop() { l.Proc.Stop(30 * time.Second) }
+func (l *Loki) Stop() { _ = l.Proc.Stop(30 * time.Second) }
 
 // Restart starts Loki again on the same ports and data directory.
 func (l *Loki) Restart(ctx context.Context) error {

@@ -12,6 +12,7 @@ import (
 // TestLoki pushes through the JSON API, restarts Loki on the same data
 // directory, and reads the entry back with Query, QueryAll and Count.
 func TestLoki(t *testing.T) {
+	NeedsTools(t)
 	MustTool(t, "loki")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -79,6 +79,7 @@ func TestS3ThrottleSwitch(t *testing.T) {
 // S3 endpoint, throttles it, and expects real SlowDown exceptions in the
 // JobManager log and failed checkpoints, then recovery.
 func TestFlinkS3Throttling(t *testing.T) {
+	NeedsTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	s3, err := StartS3("flink")

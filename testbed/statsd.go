@@ -76,7 +76,7 @@ func (s *StatsdExporter) Metrics(ctx context.Context) (map[string]*dto.MetricFam
 }
 
 // Stop stops the exporter.
-func (s *StatsdExporter) Stop() { s.Proc.Stop(5 * time.Second) }
+func (s *StatsdExporter) Stop() { _ = s.Proc.Stop(5 * time.Second) }
 
 // LabelsOf returns a metric's labels as a map.
 func LabelsOf(m *dto.Metric) map[string]string {

@@ -11,6 +11,7 @@ import (
 // A tagged DogStatsD metric sent by the agent's client arrives in a real
 // statsd_exporter with its tags as labels.
 func TestDogStatsDReachesStatsdExporter(t *testing.T) {
+	NeedsTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	se, err := StartStatsdExporter(ctx, t.TempDir())

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 )
 
 // CacheDir is where scripts/tools.sh puts tool builds, jars and downloads.
@@ -36,15 +37,31 @@ func Tool(name string) (string, error) {
 	return "", fmt.Errorf("%s is not installed (looked in %s and PATH): run `make tools`", name, filepath.Join(CacheDir(), "bin"))
 }
 
-// MustTool is Tool for tests: a missing tool fails the test loudly.
+// MustTool is Tool for tests: a missing tool fails the test loudly (under
+// go test -short the test is skipped: see NeedsTools).
 func MustTool(t interface {
 	Helper()
 	Fatalf(string, ...any)
+	Skip(...any)
 }, name string) string {
 	t.Helper()
+	NeedsTools(t)
 	p, err := Tool(name)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
 	return p
+}
+
+// NeedsTools skips the calling test under go test -short, the fast inner
+// loop that runs only what needs no installed tool. Without -short (make
+// test, CI) the test runs, and a missing tool fails it loudly.
+func NeedsTools(t interface {
+	Helper()
+	Skip(...any)
+}) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the test bed's tools (make tools); skipped by -short")
+	}
 }

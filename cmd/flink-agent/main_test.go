@@ -188,7 +188,7 @@ func TestServeAndGracefulShutdown(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", cmd, err)
 		}
-		want := fmt.Sprintf(`%s="%s"`, label, strings.TrimSpace(string(out)))
+		want := fmt.Sprintf(`%s=%q`, label, strings.TrimSpace(string(out)))
 		if line := buildInfo(body); !strings.Contains(line, want) {
 			t.Errorf("flink_agent_build_info lacks %s: %s", want, line)
 		}
@@ -217,7 +217,7 @@ func buildInfo(metrics string) string {
 }
 
 func get(ctx context.Context, url string) (string, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return "", err
@@ -231,7 +231,7 @@ func get(ctx context.Context, url string) (string, error) {
 }
 
 func expectStatus(ctx context.Context, url string, want int) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -281,7 +281,7 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		user, pass string
 		want       int
 	}{{"prometheus", "wrong", http.StatusUnauthorized}, {"prometheus", "s3cret", http.StatusOK}} {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 		req.SetBasicAuth(c.user, c.pass)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
@@ -186,7 +187,7 @@ func CheckPromQL(fams map[string]Family, expr string) (names []string, problems 
 
 func checkMatchers(fams map[string]Family, ms []*labels.Matcher) (problems []string, name string) {
 	for _, m := range ms {
-		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+		if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 			name = m.Value
 		}
 	}
@@ -199,7 +200,7 @@ func checkMatchers(fams map[string]Family, ms []*labels.Matcher) (problems []str
 	}
 	allowed := append(slices.Clone(f.Labels), TargetLabels...)
 	for _, m := range ms {
-		if m.Name != labels.MetricName && !slices.Contains(allowed, m.Name) {
+		if m.Name != model.MetricNameLabel && !slices.Contains(allowed, m.Name) {
 			problems = append(problems, fmt.Sprintf("metric %q has no label %q (labels: %s)", name, m.Name, strings.Join(f.Labels, ", ")))
 		}
 	}

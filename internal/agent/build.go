@@ -53,7 +53,7 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 
 	if cfg.Flink.RestURL != "" {
 		col, err := collector.New(collector.Options{
-			Flink: cfg.Flink, Identity: id, Registerer: wreg, Statsd: sd,
+			Flink: cfg.Flink, Registerer: wreg, Statsd: sd,
 			Logger: log.With("part", "collector"), Watch: watch,
 			OnScrape:  func(bool) { ready() },
 			UserAgent: "flink-agent/" + d.Version,

@@ -32,9 +32,7 @@ import (
 // the same watch. Measured end to end through the agent against the real
 // Loki: marker line written → Loki acknowledged its push.
 func TestSlowCheckpointDetailsDoNotDelayLogs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Loki (make tools)")
-	}
+	testbed.NeedsTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -206,7 +204,7 @@ func (j *slowJM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/jobs/"+slowJobID:
 		fmt.Fprintf(w, `{"state":"RUNNING","now":%d,"timestamps":{"RUNNING":%d,"RESTARTING":0},"vertices":[]}`, time.Now().UnixMilli(), start)
 	case p == "/jobs/"+slowJobID+"/checkpoints/config":
-		io.WriteString(w, `{"interval":1000,"timeout":600000,"tolerable_failed_checkpoints":100000}`)
+		_, _ = io.WriteString(w, `{"interval":1000,"timeout":600000,"tolerable_failed_checkpoints":100000}`)
 	case p == "/jobs/"+slowJobID+"/checkpoints":
 		j.mu.Lock()
 		j.scrapes++
@@ -235,9 +233,9 @@ func (j *slowJM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		j.mu.Lock()
 		j.spans[i][1] = time.Now()
 		j.mu.Unlock()
-		io.WriteString(w, `{"status":"FAILED","tasks":{}}`)
+		_, _ = io.WriteString(w, `{"status":"FAILED","tasks":{}}`)
 	case p == "/jobmanager/metrics", p == "/taskmanagers/metrics":
-		io.WriteString(w, `[]`)
+		_, _ = io.WriteString(w, `[]`)
 	default:
 		http.Error(w, `{"errors":["Not found."]}`, http.StatusNotFound)
 	}

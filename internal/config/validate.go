@@ -262,9 +262,9 @@ func positive(key string, d Duration) *Error {
 	return nil
 }
 
-func atLeast(key string, b, min ByteSize) *Error {
-	if b < min {
-		return &Error{Key: key, Msg: fmt.Sprintf("must be at least %d bytes", min)}
+func atLeast(key string, b, least ByteSize) *Error {
+	if b < least {
+		return &Error{Key: key, Msg: fmt.Sprintf("must be at least %d bytes", least)}
 	}
 	return nil
 }

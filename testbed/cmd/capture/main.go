@@ -49,10 +49,11 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancelT()
-	if err := run(ctx, log, *version, *out, *keep); err != nil {
+	err := run(ctx, log, *version, *out, *keep)
+	cancelT()
+	cancel()
+	if err != nil {
 		log.Error("capture failed", "err", err)
 		os.Exit(1)
 	}

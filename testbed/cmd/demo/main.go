@@ -109,12 +109,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() { jm.Stop(25 * time.Second) })
+	cleanups = append(cleanups, func() { _ = jm.Stop(25 * time.Second) })
 	tm, tmAddr, err := start("flink-agent-taskmanager", "taskmanager", "", fl.TMLog, *jmPort+1)
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() { tm.Stop(25 * time.Second) })
+	cleanups = append(cleanups, func() { _ = tm.Stop(25 * time.Second) })
 
 	fmt.Printf(`
 flink-agent demo is running (work dir %s)
