@@ -195,7 +195,7 @@ func TestCorpusSequences(t *testing.T) {
 		seen[sq.file] = true
 		t.Run(sq.file, func(t *testing.T) {
 			r, reg, sd := newTest(t)
-			for _, ev := range readEvents(t, filepath.Join("testdata/corpus", sq.file)) {
+			for _, ev := range readEvents(t, filepath.Join("testdata", "corpus", sq.file)) {
 				r.Scan(time.Time{}, ev)
 			}
 			if got := series(t, reg); fmt.Sprint(got) != fmt.Sprint(sq.totals) {
