@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/golang/snappy"
+	"github.com/grafana/loki/pkg/push"
 )
 
 // Loki is a real single-binary Grafana Loki (built by `scripts/tools.sh
@@ -386,4 +389,16 @@ func (l *Loki) Metric(ctx context.Context, name string) (float64, error) {
 		sum += f
 	}
 	return sum, sc.Err()
+}
+
+// DecodePush reads a push request body as Loki does: snappy-compressed
+// protobuf (taps between an agent and Loki use it to see what was pushed).
+func DecodePush(body []byte) (push.PushRequest, error) {
+	var pr push.PushRequest
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		return pr, err
+	}
+	err = pr.Unmarshal(raw)
+	return pr, err
 }

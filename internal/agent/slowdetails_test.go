@@ -18,9 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang/snappy"
-	"github.com/grafana/loki/pkg/push"
-
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/testbed"
@@ -274,12 +271,8 @@ func (a *ackTap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *ackTap) record(body []byte, at time.Time) {
-	raw, err := snappy.Decode(nil, body)
+	pr, err := testbed.DecodePush(body)
 	if err != nil {
-		return
-	}
-	var pr push.PushRequest
-	if err := pr.Unmarshal(raw); err != nil {
 		return
 	}
 	a.mu.Lock()
