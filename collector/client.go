@@ -77,7 +77,7 @@ func newClient(f config.Flink, userAgent string, log *slog.Logger) (*client, err
 	}
 	// TLS, basic auth, bearer token and proxy are prometheus/common's; the
 	// scrape's context bounds every request.
-	hc, err := httpclient.New("flink", f.HTTPClientConfig(), 0, userAgent)
+	hc, err := httpclient.Flink(f, userAgent)
 	if err != nil {
 		return nil, err
 	}

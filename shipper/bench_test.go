@@ -67,7 +67,7 @@ func BenchmarkShipFile(b *testing.B) {
 		cfg.Logs.Multiline.IdleTimeout = config.Duration(5 * time.Millisecond)
 		cfg.Loki.BatchWait = config.Duration(5 * time.Millisecond) // the last batch is not held back
 		cfg.Loki.URL = recv.URL
-		s, err := New(Options{Logs: cfg.Logs, Loki: cfg.Loki, Registerer: prometheus.NewRegistry()})
+		s, err := build(Options{Logs: cfg.Logs, Loki: cfg.Loki, Registerer: prometheus.NewRegistry()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/httpclient"
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/internal/logevent"
 )
@@ -82,7 +83,7 @@ func start(t testing.TB, opts Options) *running {
 		}
 		close(first)
 	}
-	s, err := New(opts)
+	s, err := build(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,3 +139,16 @@ func appendFile(t testing.TB, path string, data []byte) {
 }
 
 func rename(from, to string) error { return os.Rename(from, to) }
+
+// build is New with the Loki client the agent's wiring builds from the same
+// loki section (internal/httpclient.Loki).
+func build(opts Options) (*Shipper, error) {
+	if opts.Loki.URL != "" && opts.HTTPClient == nil {
+		hc, err := httpclient.Loki(opts.Loki, "flink-agent/test")
+		if err != nil {
+			return nil, err
+		}
+		opts.HTTPClient = hc
+	}
+	return New(opts)
+}

@@ -229,7 +229,7 @@ func TestNewFailsFast(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			continue
 		}
-		if _, err := New(opts); err == nil {
+		if _, err := build(opts); err == nil {
 			t.Errorf("%s: New succeeded", name)
 		}
 	}

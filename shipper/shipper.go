@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,9 @@ type Options struct {
 	OnFirstPass func()
 	// UserAgent for Loki requests ("flink-agent/<version>").
 	UserAgent string
+	// HTTPClient reaches Loki (TLS, credentials, proxy, timeout: see
+	// internal/httpclient.Loki); required with loki.url.
+	HTTPClient *http.Client
 }
 
 // Shipper tails files and ships their events.
@@ -123,11 +127,10 @@ func New(opts Options) (*Shipper, error) {
 	})
 	s.red = redact.New(redactSettings(lc.Redaction), func(rule string) redact.Counter { return s.m.redactions.WithLabelValues(rule) })
 	if kc.URL != "" {
-		hc, err := lokiHTTPClient(kc)
-		if err != nil {
-			return nil, err
+		if opts.HTTPClient == nil {
+			return nil, errors.New("shipper: an HTTPClient is required with loki.url")
 		}
-		client, err := loki.NewClient(loki.ClientSettings{URL: kc.URL, TenantID: kc.TenantID, Headers: kc.Headers, UserAgent: opts.UserAgent}, hc)
+		client, err := loki.NewClient(loki.ClientSettings{URL: kc.URL, TenantID: kc.TenantID, Headers: kc.Headers, UserAgent: opts.UserAgent}, opts.HTTPClient)
 		if err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/flink-agent/flink-agent/collector"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/internal/httpclient"
 	"github.com/flink-agent/flink-agent/internal/logevent"
 	"github.com/flink-agent/flink-agent/internal/sink"
 	"github.com/flink-agent/flink-agent/logscan"
@@ -90,12 +92,21 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 		return nil, err
 	}
 	if len(cfg.Logs.Paths) > 0 {
+		// The Loki connection (TLS, credentials, proxy, timeout) is
+		// prometheus/common's HTTP client, as the Flink REST one is.
+		var lokiClient *http.Client
+		if cfg.Loki.URL != "" {
+			if lokiClient, err = httpclient.Loki(cfg.Loki, "flink-agent/"+d.Version); err != nil {
+				return nil, err
+			}
+		}
 		sh, err := shipper.New(shipper.Options{
 			Logs: cfg.Logs, Loki: cfg.Loki, Identity: id, Registerer: wreg, Statsd: sd,
 			Logger: log.With("part", "shipper"), Observers: []logevent.Observer{scan, op},
 			DrainTimeout: drainTimeout(cfg.Shutdown.Timeout.D()),
 			OnFirstPass:  ready,
 			UserAgent:    "flink-agent/" + d.Version,
+			HTTPClient:   lokiClient,
 		})
 		if err != nil {
 			return nil, err

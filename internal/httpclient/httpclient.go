@@ -14,7 +14,21 @@ import (
 	"time"
 
 	promconfig "github.com/prometheus/common/config"
+
+	"github.com/flink-agent/flink-agent/internal/config"
 )
+
+// Flink is the client for the Flink REST API (flink.* keys); the scrape's
+// context bounds each request.
+func Flink(f config.Flink, userAgent string) (*http.Client, error) {
+	return New("flink", f.HTTPClientConfig(), 0, userAgent)
+}
+
+// Loki is the client for Loki pushes (loki.* keys), each request bounded by
+// loki.timeout.
+func Loki(l config.Loki, userAgent string) (*http.Client, error) {
+	return New("loki", l.HTTPClientConfig(), l.Timeout.D(), userAgent)
+}
 
 // New builds a client from a validated HTTPClientConfig. section names the
 // configuration section ("flink", "loki") in errors. Files it will read later

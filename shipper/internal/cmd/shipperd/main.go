@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/httpclient"
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/shipper"
 )
@@ -97,9 +98,15 @@ func main() {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hc, err := httpclient.Loki(cfg.Loki, "flink-agent")
+	if err != nil {
+		log.Error("startup failed", "err", err)
+		os.Exit(2)
+	}
 	s, err := shipper.New(shipper.Options{
 		Logs: cfg.Logs, Loki: cfg.Loki, Identity: identity.FromEnv(os.Getenv),
 		Registerer: reg, Logger: log, DrainTimeout: cfg.Shutdown.Timeout.D(), UserAgent: "flink-agent",
+		HTTPClient: hc,
 	})
 	if err != nil {
 		log.Error("startup failed", "err", err)
