@@ -77,7 +77,7 @@ func BenchmarkShipFile(b *testing.B) {
 		t0, c0 := time.Now(), cpuTime()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { s.Run(ctx); close(done) }()
+		go func() { _ = s.Run(ctx); close(done) }()
 		for testutil.ToFloat64(s.m.sent) < benchEvents {
 			time.Sleep(2 * time.Millisecond)
 		}

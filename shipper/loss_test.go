@@ -174,13 +174,13 @@ func (tp *tap) record(body []byte) {
 	tp.maxEntries = max(tp.maxEntries, n)
 }
 
-// missingRanges describes up to max runs of missing sequence numbers.
-func (tp *tap) missingRanges(n int64, max int) string {
+// missingRanges describes up to limit runs of missing sequence numbers.
+func (tp *tap) missingRanges(n int64, limit int) string {
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
 	var b bytes.Buffer
 	runs := 0
-	for i := int64(0); i < n && runs < max; i++ {
+	for i := int64(0); i < n && runs < limit; i++ {
 		if tp.acked[i] != 0 {
 			continue
 		}
@@ -362,7 +362,7 @@ func runLoss(t *testing.T, c lossConfig) {
 	a.start(t)
 	defer func() {
 		if a.p != nil {
-			a.p.Stop(10 * time.Second)
+			_ = a.p.Stop(10 * time.Second)
 		}
 	}()
 	time.Sleep(time.Second) // the first scan sees the empty file: nothing is skipped as history
@@ -406,7 +406,7 @@ func runLoss(t *testing.T, c lossConfig) {
 		if c.kill {
 			a.p.Kill()
 		} else {
-			a.p.Stop(40 * time.Second)
+			_ = a.p.Stop(40 * time.Second) // a slow stop shows in what Loki holds
 		}
 		a.start(t)
 		t.Logf("%5.1fs restart %d (%s) at %d events written", time.Since(start).Seconds(), i, map[bool]string{true: "SIGKILL", false: "SIGTERM"}[c.kill], w.events.Load())
@@ -467,7 +467,7 @@ func runLoss(t *testing.T, c lossConfig) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	a.p.Stop(40 * time.Second)
+	_ = a.p.Stop(40 * time.Second)
 	a.p = nil
 	unique, missing, dups := tp.stats(events)
 	lokiCount, err := l.Count(context.Background(), `{filename="`+filepath.Base(logPath)+`"}`, start.Add(-time.Minute), time.Now().Add(time.Minute))

@@ -32,23 +32,23 @@ func (w *logWriter) write(n int) {
 	appendFile(w.t, w.path, b)
 }
 
-// shift renames path.i to path.i+1 for i = max-1 … 1 and deletes path.max.
-func (w *logWriter) shift(max int) {
-	os.Remove(fmt.Sprintf("%s.%d", w.path, max))
-	for i := max - 1; i >= 1; i-- {
-		os.Rename(fmt.Sprintf("%s.%d", w.path, i), fmt.Sprintf("%s.%d", w.path, i+1))
+// shift renames path.i to path.i+1 for i = keep-1 … 1 and deletes path.keep.
+func (w *logWriter) shift(keep int) {
+	os.Remove(fmt.Sprintf("%s.%d", w.path, keep))
+	for i := keep - 1; i >= 1; i-- {
+		_ = os.Rename(fmt.Sprintf("%s.%d", w.path, i), fmt.Sprintf("%s.%d", w.path, i+1)) // a missing .i is fine
 	}
 }
 
-func (w *logWriter) renameRotate(max int) {
-	w.shift(max)
+func (w *logWriter) renameRotate(keep int) {
+	w.shift(keep)
 	if err := os.Rename(w.path, w.path+".1"); err != nil {
 		w.t.Fatal(err)
 	}
 }
 
-func (w *logWriter) copyTruncate(max int) {
-	w.shift(max)
+func (w *logWriter) copyTruncate(keep int) {
+	w.shift(keep)
 	src, err := os.Open(w.path)
 	if err != nil {
 		w.t.Fatal(err)
@@ -57,7 +57,9 @@ func (w *logWriter) copyTruncate(max int) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	io.Copy(dst, src)
+	if _, err := io.Copy(dst, src); err != nil {
+		w.t.Fatal(err)
+	}
 	src.Close()
 	dst.Close()
 	if err := os.Truncate(w.path, 0); err != nil {

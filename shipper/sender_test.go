@@ -78,7 +78,7 @@ func status(code int, body string, hdr ...string) func(w http.ResponseWriter) {
 			w.Header().Set(hdr[i], hdr[i+1])
 		}
 		w.WriteHeader(code)
-		io.WriteString(w, body)
+		_, _ = io.WriteString(w, body)
 	}
 }
 
@@ -169,8 +169,11 @@ func TestPushHeadersAndAuth(t *testing.T) {
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "password")
 	tok := filepath.Join(dir, "token")
-	os.WriteFile(pw, []byte("s3cr3t\n"), 0o600)
-	os.WriteFile(tok, []byte("tok-123\n"), 0o600)
+	for f, content := range map[string]string{pw: "s3cr3t\n", tok: "tok-123\n"} {
+		if err := os.WriteFile(f, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct {
 		name  string
 		set   func(*config.Loki)
@@ -208,7 +211,9 @@ func TestPushHeadersAndAuth(t *testing.T) {
 func TestNewFailsFast(t *testing.T) {
 	dir := t.TempDir()
 	notDir := filepath.Join(dir, "file")
-	os.WriteFile(notDir, nil, 0o644)
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for name, mutate := range map[string]func(*Options){
 		"positions dir": func(o *Options) { o.Logs.PositionsFile = filepath.Join(notDir, "positions.json") },
 		"password file": func(o *Options) {

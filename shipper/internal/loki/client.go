@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flink-agent/flink-agent/internal/excerpt"
 )
 
 // pushPath is Loki's push endpoint, appended to a URL without a path.
@@ -132,7 +134,7 @@ func classify(status int, retryAfter string, body []byte, now time.Time) Result 
 		r.Outcome, r.Reason = Retry, "http_"+strconv.Itoa(status)
 	}
 	r.RetryAfter = parseRetryAfter(retryAfter, now)
-	r.Err = fmt.Errorf("loki answered %d: %s", status, firstLine(body, 300))
+	r.Err = fmt.Errorf("loki answered %d: %s", status, excerpt.Bytes(excerpt.FirstLine(string(body)), 300))
 	return r
 }
 
@@ -194,15 +196,4 @@ func ignoredCount(body []byte) int {
 		n += v
 	}
 	return n
-}
-
-func firstLine(b []byte, max int) string {
-	s := strings.TrimSpace(string(b))
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return s
 }

@@ -102,7 +102,7 @@ func (s *Sender) deliver(ctx context.Context, enc *encoder, b *Batch) {
 		if failingSince.IsZero() {
 			failingSince = time.Now()
 		}
-		if max := s.s.MaxRetries; max > 0 && attempt > max {
+		if limit := s.s.MaxRetries; limit > 0 && attempt > limit {
 			s.obs.Dropped(n)
 			s.log.Error("Loki push failed too often; dropping the batch (loki.max_retries)", "entries", n, "attempts", attempt, "err", r.Err)
 			s.ack(b)

@@ -106,12 +106,12 @@ func (p *tsParser) parse(b []byte) (int64, bool) {
 		p.hour = t.UnixNano()
 		p.valid = true
 	}
-	min, sec := num2(b[14:]), num2(b[17:])
-	if min > 59 || sec > 60 {
+	mins, sec := num2(b[14:]), num2(b[17:])
+	if mins > 59 || sec > 60 {
 		return 0, false
 	}
 	ms := int(b[20]-'0')*100 + num2(b[21:])
-	return p.hour + int64(min)*int64(time.Minute) + int64(sec)*int64(time.Second) + int64(ms)*int64(time.Millisecond), true
+	return p.hour + int64(mins)*int64(time.Minute) + int64(sec)*int64(time.Second) + int64(ms)*int64(time.Millisecond), true
 }
 
 // header is what the first line of an event says about it. logger and

@@ -170,10 +170,10 @@ func (g *Grouper) start(line []byte, end int64, start bool) {
 	if g.ev == nil {
 		g.ev = make([]byte, 0, 512)
 	}
-	max := g.p.maxEvent
+	limit := g.p.maxEvent
 	keep := len(line)
-	if keep > max {
-		keep = utf8Cut(line, max)
+	if keep > limit {
+		keep = utf8Cut(line, limit)
 	}
 	g.ev = append(g.ev[:0], line[:keep]...)
 	g.dropped = len(line) - keep
@@ -263,13 +263,13 @@ func (g *Grouper) flush() error {
 	return nil
 }
 
-// utf8Cut returns a length <= max that does not split a UTF-8 sequence.
-func utf8Cut(b []byte, max int) int {
-	if max >= len(b) {
+// utf8Cut returns a length <= limit that does not split a UTF-8 sequence.
+func utf8Cut(b []byte, limit int) int {
+	if limit >= len(b) {
 		return len(b)
 	}
-	n := max
-	for n > 0 && n > max-4 && b[n]&0xC0 == 0x80 {
+	n := limit
+	for n > 0 && n > limit-4 && b[n]&0xC0 == 0x80 {
 		n--
 	}
 	return n
@@ -286,7 +286,7 @@ type interner struct {
 	recent [256]string
 }
 
-func newInterner(max int) interner { return interner{m: make(map[string]string), max: max} }
+func newInterner(limit int) interner { return interner{m: make(map[string]string), max: limit} }
 
 func (in *interner) get(b []byte) string {
 	if len(b) == 0 {

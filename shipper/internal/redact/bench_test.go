@@ -32,8 +32,8 @@ func BenchmarkPrefilterMix(b *testing.B) {
 	for i := 0; i < 2000; i++ {
 		buf = g.Append(buf)
 	}
-	if real, err := os.ReadFile("../../../logscan/testdata/corpus/testbed/flink-1.20.0-presto-jm.log"); err == nil {
-		buf = append(buf, real...)
+	if corpus, err := os.ReadFile("../../../logscan/testdata/corpus/testbed/flink-1.20.0-presto-jm.log"); err == nil {
+		buf = append(buf, corpus...)
 	}
 	evs := events(buf)
 	n := 0

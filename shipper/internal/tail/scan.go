@@ -224,7 +224,8 @@ func (tl *Tailer) scan(full bool) {
 			// The copy may have been made after this scan listed the
 			// directory (copy, then truncate, between listing and
 			// checking): look again before giving up.
-			if t.orphanScans++; t.orphanScans < 3 {
+			t.orphanScans++
+			if t.orphanScans < 3 {
 				tl.scanWanted.Store(true)
 				break
 			}

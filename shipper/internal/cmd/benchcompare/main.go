@@ -77,10 +77,10 @@ func (rc *receiver) reset() {
 }
 
 type result struct {
-	name          string
-	wall, cpu     time.Duration
-	rssKiB        int64
-	entries, pool int64
+	name      string
+	wall, cpu time.Duration
+	rssKiB    int64
+	entries   int64
 }
 
 func run(name string, rc *receiver, events int64, cmd *exec.Cmd) (result, error) {
@@ -112,6 +112,13 @@ func hwm(pid int) int64 {
 }
 
 func main() {
+	if err := compare(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// compare runs both shippers on the same file and prints the table.
+func compare() error {
 	events := flag.Int64("events", 400_000, "events in the log file (5% with a stack trace)")
 	shipperd := flag.String("shipperd", "", "shipperd binary")
 	promtail := flag.String("promtail", "", "promtail binary")
@@ -120,25 +127,27 @@ func main() {
 
 	dir, err := os.MkdirTemp("", "bench-compare-")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer os.RemoveAll(dir)
 	logDir := filepath.Join(dir, "log")
-	os.MkdirAll(logDir, 0o755)
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
 	path := filepath.Join(logDir, "flink--taskexecutor-0-bench.log")
 	g := &flinklog.Gen{MultilineEvery: 20, Start: time.Now().Add(-time.Hour), Step: time.Millisecond}
 	lines, err := g.WriteFile(path, *events)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	fi, _ := os.Stat(path)
 
 	rc := &receiver{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	go http.Serve(ln, rc)
+	go func() { _ = http.Serve(ln, rc) }()
 	url := "http://" + ln.Addr().String()
 	glob := filepath.Join(logDir, "*.log")
 	// Warm the page cache so that neither pays for the first read.
@@ -152,7 +161,7 @@ func main() {
 		"--loki.url="+url, "--log.level=warn")
 	r, err := run("flink-agent shipper", rc, *events, cmd)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	results = append(results, r)
 
@@ -161,7 +170,7 @@ func main() {
 	cmd = exec.Command(*promtail, "-config.file="+cfg, "-log.level=warn")
 	r, err = run("promtail", rc, *events, cmd)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	results = append(results, r)
 
@@ -175,4 +184,5 @@ func main() {
 	a, p := results[0], results[1]
 	fmt.Printf("\nflink-agent / promtail: %.1fx lines per CPU-second, %.2fx peak RSS\n",
 		p.cpu.Seconds()/a.cpu.Seconds(), float64(a.rssKiB)/float64(p.rssKiB))
+	return nil
 }

@@ -123,8 +123,9 @@ func main() {
 	}
 	go func() { _ = http.Serve(ln, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})) }()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := s.Run(ctx); err != nil {
+	err = s.Run(ctx)
+	stop()
+	if err != nil {
 		log.Error("shipper", "err", err)
 		os.Exit(1)
 	}
