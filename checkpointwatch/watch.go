@@ -104,6 +104,11 @@ type ObserveOptions struct {
 	// asks for those of new failed checkpoints and of slow ones
 	// (rate-limited), at most maxDetailsPerScrape per job and scrape.
 	Details bool
+	// Sample, when set with Details, picks further checkpoints whose
+	// details are wanted (DetailsSampled), e.g. for traces: it sees every
+	// checkpoint REST shows finished for the first time. It runs under the
+	// watch's lock, so it must only decide (a sampling rate, a hash).
+	Sample func(JobRef, Checkpoint) bool
 }
 
 const (
@@ -537,17 +542,23 @@ func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o Ob
 			continue
 		}
 		if cp.Status == Completed {
-			if slowBudget > 0 && w.slow(j, cp) {
+			switch {
+			case slowBudget > 0 && w.slow(j, cp):
 				slowBudget--
 				j.lastSlowLog = w.clock()
 				wanted = append(wanted, DetailsRequest{Job: j.ref(), Checkpoint: cp, Why: DetailsSlow})
+			case o.Details && o.Sample != nil && o.Sample(j.ref(), cp):
+				wanted = append(wanted, DetailsRequest{Job: j.ref(), Checkpoint: cp, Why: DetailsSampled})
 			}
 			w.complete(j, cp, SourceREST)
 		} else {
 			want := failedBudget > 0
-			if want {
+			switch {
+			case want:
 				failedBudget--
 				wanted = append(wanted, DetailsRequest{Job: j.ref(), Checkpoint: cp, Why: DetailsFailed})
+			case o.Details && o.Sample != nil && o.Sample(j.ref(), cp):
+				wanted = append(wanted, DetailsRequest{Job: j.ref(), Checkpoint: cp, Why: DetailsSampled})
 			}
 			reason, counted := Classify(cp.FailureMessage)
 			w.fail(j, cp, reason, counted, false, want, SourceREST)

@@ -387,3 +387,44 @@ func TestToleranceExceededClearsConsecutive(t *testing.T) {
 	f.expect(2, "flink_checkpoint_failures_until_job_failure", "job_name", "orders")
 	f.expect(2, failures, "job_name", "orders", "reason", "expired") // counts stay
 }
+
+// recorder is a sink that keeps what it is handed.
+type recorder struct{ events []cw.Event }
+
+func (r *recorder) Handle(ev cw.Event) { r.events = append(r.events, ev) }
+
+// ObserveREST decides which details are worth a REST call and returns them;
+// its events are delivered before it returns, so the collector's
+// CheckpointDetails (sent with Emit) come after the failure they explain.
+func TestDetailsRequestsAndSampling(t *testing.T) {
+	rec := &recorder{}
+	w := cw.New(cw.Options{Sink: rec, StuckRatio: 0.8, Clock: func() time.Time { return t0.Add(time.Hour) }})
+	w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 1, Completed: 1}, History: history(1, 1)}, cw.ObserveOptions{Baseline: true})
+	h := append([]cw.Checkpoint{failed(4, t0.Add(4*time.Second), "Checkpoint expired before completing.")}, history(1, 3)...)
+	sampled := func(_ cw.JobRef, cp cw.Checkpoint) bool { return cp.ID == 3 }
+	wanted := w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 4, Completed: 3, Failed: 1}, History: h},
+		cw.ObserveOptions{Details: true, Sample: sampled})
+	got := map[int64]cw.DetailsWhy{}
+	for _, r := range wanted {
+		got[r.Checkpoint.ID] = r.Why
+	}
+	if len(got) != 2 || got[4] != cw.DetailsFailed || got[3] != cw.DetailsSampled {
+		t.Fatalf("details wanted %v, want 4 (failed) and 3 (sampled)", got)
+	}
+	var failedAt = -1
+	for i, ev := range rec.events {
+		if f, ok := ev.(cw.CheckpointFailed); ok && f.Checkpoint.ID == 4 {
+			failedAt = i
+			if !f.DetailsWanted || f.Reason != cw.ReasonExpired || f.Job != (cw.JobRef{ID: jobA.ID, Name: jobA.Name}) {
+				t.Errorf("failure event %+v", f)
+			}
+		}
+	}
+	if failedAt < 0 {
+		t.Fatal("no CheckpointFailed delivered before ObserveREST returned")
+	}
+	w.Emit(cw.CheckpointDetails{Job: wanted[0].Job, CheckpointID: 4, Why: cw.DetailsFailed, Summary: "x"})
+	if _, ok := rec.events[len(rec.events)-1].(cw.CheckpointDetails); !ok || len(rec.events)-1 <= failedAt {
+		t.Errorf("details not delivered after the failure: %T", rec.events[len(rec.events)-1])
+	}
+}

@@ -196,7 +196,7 @@ func (s *scrape) checkpoints(j *jobOverview, js *jobState, details bool) (int64,
 		cp.Status = checkpointwatch.Completed
 		snap.LatestCompleted = &cp
 	}
-	o := checkpointwatch.ObserveOptions{Baseline: js.preexisting, Details: details}
+	o := checkpointwatch.ObserveOptions{Baseline: js.preexisting, Details: details, Sample: s.c.opts.SampleDetails}
 	wanted := s.c.watch.ObserveREST(checkpointwatch.Job{ID: j.ID, Name: j.Name, Start: epochMillis(j.Start)}, snap, o)
 	// The watch decided; the details are fetched here, outside its lock, so
 	// a slow answer holds up this scrape only, never the log reader.

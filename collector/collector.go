@@ -39,6 +39,10 @@ type Options struct {
 	OnScrape func(ok bool)
 	// UserAgent is sent with every request; default "flink-agent".
 	UserAgent string
+	// SampleDetails picks checkpoints, beyond new failures and slow ones,
+	// whose per-vertex details are fetched and sent to the sinks as
+	// CheckpointDetails (checkpointwatch.ObserveOptions.Sample).
+	SampleDetails func(checkpointwatch.JobRef, checkpointwatch.Checkpoint) bool
 }
 
 // Collector scrapes Flink REST on a schedule.
