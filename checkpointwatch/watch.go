@@ -830,33 +830,19 @@ type JobStatus struct {
 	LastFailure string
 }
 
-// Statuses returns the state of every named job, computed at the watch's
-// clock: in-progress ages grow between two observations.
+// Statuses returns the state of every tracked job (Job.Name is "" while
+// neither REST nor the log named it), computed at the watch's clock:
+// in-progress ages grow between two observations.
 func (w *Watch) Statuses() []JobStatus {
 	w.lock()
 	defer w.unlock()
 	now := w.clock()
 	out := make([]JobStatus, 0, len(w.jobs))
 	for _, j := range w.jobs {
-		if j.name == "" {
-			continue
-		}
 		n, _, oldest, stuck := w.inflightState(j, now)
 		out = append(out, JobStatus{Job: j.ref(), Known: j.known, Consecutive: j.consecutive, Until: w.until(j),
 			InProgress: n, OldestInProgress: oldest, Stuck: stuck, LastFailure: j.lastFailure})
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Job.ID < out[b].Job.ID })
 	return out
-}
-
-// JobIDs lists the job ids the watch tracks (debugging).
-func (w *Watch) JobIDs() []string {
-	w.lock()
-	defer w.unlock()
-	ids := make([]string, 0, len(w.jobs))
-	for id := range w.jobs {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
 }

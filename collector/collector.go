@@ -121,10 +121,6 @@ func New(opts Options) (*Collector, error) {
 	return c, nil
 }
 
-// Watch is the checkpoint watch the collector feeds (the log shipper feeds
-// it too).
-func (c *Collector) Watch() *checkpointwatch.Watch { return c.watch }
-
 // Run scrapes every scrape_interval until ctx ends. Flink being down, slow
 // or answering nonsense never ends it; it returns nil when ctx ends.
 func (c *Collector) Run(ctx context.Context) error {

@@ -173,7 +173,7 @@ func TestEndToEndS3Throttling(t *testing.T) {
 	}
 	const window = 15 * time.Second
 	scanner, err := logscan.New(logscan.Options{Registerer: reg, Statsd: sd, Logger: log, Identity: id,
-		Checkpoints: coll.Watch(), ThrottleWindow: window})
+		Checkpoints: watch, ThrottleWindow: window})
 	if err != nil {
 		t.Fatal(err)
 	}

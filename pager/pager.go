@@ -180,20 +180,17 @@ func (p *Pager) Run(ctx context.Context) error {
 	}()
 	t := time.NewTicker(p.interval)
 	defer t.Stop()
-	p.Evaluate()
+	p.evaluate()
 	for {
 		select {
 		case <-ctx.Done():
 			<-done
 			return nil
 		case <-t.C:
-			p.Evaluate()
+			p.evaluate()
 		}
 	}
 }
-
-// Client is the delivery client (tests and diagnostics).
-func (p *Pager) Client() *Client { return p.client }
 
 type alert struct {
 	class    string
@@ -202,9 +199,9 @@ type alert struct {
 	details  map[string]any
 }
 
-// Evaluate compares the conditions with what is triggered and queues the
+// evaluate compares the conditions with what is triggered and queues the
 // triggers and resolves that differ.
-func (p *Pager) Evaluate() {
+func (p *Pager) evaluate() {
 	now := p.clock()
 	want := map[string]alert{}
 	if p.jobs != nil {

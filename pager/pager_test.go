@@ -153,8 +153,8 @@ func TestSummaryCappedAndKeyStable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runClient(t, p.Client())
-	p.Evaluate()
+	runClient(t, p.client)
+	p.evaluate()
 	waitFor(t, "trigger", func() bool { return len(srv.Accepted()) == 1 })
 	a := srv.Accepted()[0]
 	if n := utf8.RuneCountInString(a.Payload["summary"].(string)); n > MaxSummary {
@@ -166,7 +166,7 @@ func TestSummaryCappedAndKeyStable(t *testing.T) {
 	mu.Lock()
 	jobs[0].ConsecutiveFailures = 0
 	mu.Unlock()
-	p.Evaluate()
+	p.evaluate()
 	waitFor(t, "resolve", func() bool { return len(srv.Accepted()) == 2 })
 	if r := srv.Accepted()[1]; r.EventAction != "resolve" || r.DedupKey != a.DedupKey {
 		t.Errorf("resolve %+v, want dedup_key %q", r, a.DedupKey)
@@ -195,13 +195,13 @@ func TestConditions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runClient(t, p.Client())
+	runClient(t, p.client)
 	step := func(f func()) {
 		mu.Lock()
 		f()
 		mu.Unlock()
-		p.Evaluate()
-		waitFor(t, "queue drained", func() bool { return p.Client().Pending() == 0 })
+		p.evaluate()
+		waitFor(t, "queue drained", func() bool { return p.client.Pending() == 0 })
 		time.Sleep(20 * time.Millisecond)
 	}
 	actions := func() []string {

@@ -12,9 +12,9 @@ import (
 	cw "github.com/flink-agent/flink-agent/checkpointwatch"
 )
 
-// DurationBuckets span 100 ms to 30 min: sub-second checkpoints of small
+// durationBuckets span 100 ms to 30 min: sub-second checkpoints of small
 // jobs up to the largest timeouts in use.
-var DurationBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800}
+var durationBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800}
 
 type metrics struct {
 	duration      *prometheus.HistogramVec
@@ -37,7 +37,7 @@ func newMetrics() *metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "flink_checkpoint_duration_seconds",
 			Help:    "End-to-end duration of each completed checkpoint, observed once per checkpoint id.",
-			Buckets: DurationBuckets,
+			Buckets: durationBuckets,
 		}, []string{"job_name", "kind"}),
 		size: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flink_checkpoint_size_bytes",
@@ -265,7 +265,7 @@ func (c liveCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	by := map[string]*agg{}
 	for _, j := range c.s.status() {
-		if !j.Known {
+		if !j.Known || j.Job.Name == "" {
 			continue
 		}
 		a := by[j.Job.Name]
