@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/flink-agent/flink-agent/internal/excerpt"
+	"github.com/flink-agent/flink-agent/internal/retryafter"
 )
 
 // pushPath is Loki's push endpoint, appended to a URL without a path.
@@ -133,26 +134,9 @@ func classify(status int, retryAfter string, body []byte, now time.Time) Result 
 	default:
 		r.Outcome, r.Reason = Retry, "http_"+strconv.Itoa(status)
 	}
-	r.RetryAfter = parseRetryAfter(retryAfter, now)
+	r.RetryAfter, _ = retryafter.Parse(retryAfter, now)
 	r.Err = fmt.Errorf("loki answered %d: %s", status, excerpt.Bytes(excerpt.FirstLine(string(body)), 300))
 	return r
-}
-
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // Reasons, from Loki's validation messages (pkg/validation/validate.go).
