@@ -233,19 +233,19 @@ func parseOperatorHeader(line []byte, h *header) bool {
 	if p+3 > len(line) || line[p] != '[' {
 		return false
 	}
-	close := bytes.IndexByte(line[p:min(len(line), p+8)], ']')
-	if close < 0 {
+	rb := bytes.IndexByte(line[p:min(len(line), p+8)], ']') // the level's closing bracket
+	if rb < 0 {
 		return false
 	}
-	lv := parseLevel(bytes.TrimRight(line[p+1:p+close], " "))
+	lv := parseLevel(bytes.TrimRight(line[p+1:p+rb], " "))
 	if lv == LevelUnknown {
 		return false
 	}
-	p += close + 1
+	p += rb + 1
 	switch {
 	case p < len(line) && line[p] == '[': // [namespace/ then name]
 		slash := bytes.IndexByte(line[p:], '/')
-		if slash < 0 || bytes.IndexAny(line[p:p+slash], "] ") >= 0 {
+		if slash < 0 || bytes.ContainsAny(line[p:p+slash], "] ") {
 			return false
 		}
 		h.nsStart, h.nsEnd = p+1, p+slash

@@ -129,8 +129,12 @@ func TestTailRotation(t *testing.T) {
 	// from the copy, once.
 	r.write("a.log", "5\n")
 	b, _ := os.ReadFile(filepath.Join(r.dir, "a.log"))
-	os.WriteFile(filepath.Join(r.dir, "a.log.3"), b, 0o644)
-	os.Truncate(filepath.Join(r.dir, "a.log"), 0)
+	if err := os.WriteFile(filepath.Join(r.dir, "a.log.3"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(r.dir, "a.log"), 0); err != nil {
+		t.Fatal(err)
+	}
 	r.round()
 	r.write("a.log", "6\n")
 	r.round()
