@@ -24,6 +24,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/internal/logevent"
+	cpsink "github.com/flink-agent/flink-agent/internal/sink"
 	"github.com/flink-agent/flink-agent/logscan"
 	"github.com/flink-agent/flink-agent/shipper"
 	"github.com/flink-agent/flink-agent/testbed"
@@ -62,6 +63,7 @@ type row struct {
 // It prints the table and writes it to $COMPAT_TABLE (default
 // $FLINK_AGENT_CACHE/compat-table.md).
 func TestCompat(t *testing.T) {
+	testbed.NeedsTools(t)
 	var rows []*row
 	for _, v := range testbed.CompatVersions() {
 		r := &row{version: v}
@@ -333,13 +335,18 @@ func runVersion(t *testing.T, r *row) {
 	cfg.Flink.ScrapeInterval = config.Duration(time.Second)
 	cfg.Flink.ScrapeTimeout = config.Duration(5 * time.Second)
 	scrapes := make(chan bool, 1000)
-	coll, err := collector.New(collector.Options{Flink: cfg.Flink, Identity: id, Registerer: reg, Logger: log,
+	watch, err := cpsink.Watch(cpsink.Options{Registerer: reg, Identity: id, Logger: log, StuckRatio: cfg.Flink.StuckRatio})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll, err := collector.New(collector.Options{Flink: cfg.Flink, Registerer: reg, Logger: log, Watch: watch,
 		OnScrape: func(ok bool) { scrapes <- ok }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := newCountingSink(coll.Watch())
-	scanner, err := logscan.New(logscan.Options{Registerer: reg, Logger: log, Identity: id, Checkpoints: sink, TaskManagers: sink})
+	sink := newCountingSink(watch)
+	scanner, err := logscan.New(logscan.Options{Registerer: reg, Logger: log, Identity: id, Checkpoints: sink, TaskManagers: sink,
+		ThrottleWindow: cfg.Logs.ThrottleWindow.D()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +379,9 @@ func runVersion(t *testing.T, r *row) {
 			return false
 		}
 	}
-	for !next() { // the first successful scrape sees no job
+	// The first successful scrape sees no job.
+	for ok := false; !ok; {
+		ok = next()
 	}
 
 	job, err := f.SubmitJob(ctx, testbed.JobOptions{Parallelism: 2})

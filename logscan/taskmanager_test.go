@@ -84,7 +84,7 @@ func (r *recTMSink) ObserveTaskManagerLost(id string, reason LossReason, _ time.
 // event of the same line do not count twice.
 func TestScannerReportsEachLostTaskManagerOnce(t *testing.T) {
 	sink := &recTMSink{}
-	s, err := New(Options{Registerer: prometheus.NewRegistry(), TaskManagers: sink})
+	s, err := New(Options{Registerer: prometheus.NewRegistry(), TaskManagers: sink, ThrottleWindow: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
