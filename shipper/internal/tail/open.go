@@ -60,9 +60,9 @@ func (tl *Tailer) open(path string, want devIno) (*os.File, int64, error) {
 		syscall.Close(fd) // replaced between stat and open; the next scan sees the new one
 		return nil, 0, errReplaced
 	}
-	if real, ok := fdPath(fd, path); !ok || !tl.inside(real) {
+	if resolved, ok := fdPath(fd, path); !ok || !tl.inside(resolved) {
 		syscall.Close(fd)
-		return nil, 0, &refusal{reason: ReasonOutside, id: id, detail: fmt.Sprintf("its real path %q is outside the log directories %v", real, tl.dirs)}
+		return nil, 0, &refusal{reason: ReasonOutside, id: id, detail: fmt.Sprintf("its real path %q is outside the log directories %v", resolved, tl.dirs)}
 	}
 	return os.NewFile(uintptr(fd), path), st.Size, nil
 }
@@ -83,9 +83,9 @@ func fdPath(fd int, path string) (string, bool) {
 
 // inside reports whether a real path lies in (or below) one of the
 // directories the globs name.
-func (tl *Tailer) inside(real string) bool {
+func (tl *Tailer) inside(resolved string) bool {
 	for _, d := range tl.dirs {
-		if real == d || strings.HasPrefix(real, d) && (strings.HasSuffix(d, "/") || real[len(d)] == '/') {
+		if resolved == d || strings.HasPrefix(resolved, d) && (strings.HasSuffix(d, "/") || resolved[len(d)] == '/') {
 			return true
 		}
 	}

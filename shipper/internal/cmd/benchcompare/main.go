@@ -166,7 +166,9 @@ func compare() error {
 	results = append(results, r)
 
 	cfg := filepath.Join(dir, "promtail.yaml")
-	os.WriteFile(cfg, []byte(benchpeer.PromtailConfig(dir, url, glob)), 0o644)
+	if err := os.WriteFile(cfg, []byte(benchpeer.PromtailConfig(dir, url, glob)), 0o644); err != nil {
+		return err
+	}
 	cmd = exec.Command(*promtail, "-config.file="+cfg, "-log.level=warn")
 	r, err = run("promtail", rc, *events, cmd)
 	if err != nil {

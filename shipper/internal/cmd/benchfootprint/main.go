@@ -516,11 +516,17 @@ func run(s settings) error {
 		}
 		procs = append(procs, &proc{name: "promtail", rc: rc, cmd: exec.Command(s.promtail, "-config.file="+cfg, "-log.level=warn")})
 	}
+	var started []*proc
+	defer func() {
+		for _, p := range started {
+			p.stop()
+		}
+	}()
 	for _, p := range procs {
 		if err := p.start(); err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
-		defer p.stop()
+		started = append(started, p)
 	}
 	time.Sleep(5 * time.Second) // started, first scans and scrapes done
 
