@@ -30,6 +30,8 @@ flink_versions() {
 FLINK_VERSION=${FLINK_VERSION:-$(flink_versions default)}
 FLINK_VERSIONS=${FLINK_VERSIONS:-test}
 MVN=(mvn -B -q --no-transfer-progress -Dstyle.color=never)
+PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
+ALERTMANAGER_VERSION=${ALERTMANAGER_VERSION:-v0.35.0}
 
 mkdir -p "$BIN"
 log() { printf '[tools] %s\n' "$*" >&2; }
@@ -115,28 +117,55 @@ step_otelcol_filelog() {
 	stamp otelcol-filelog "$version"
 }
 
-# promtool and amtool come from Debian's packages. policy-rc.d keeps dpkg from
-# starting the Prometheus and Alertmanager daemons that the packages ship.
-step_promtools() {
-	if command -v promtool >/dev/null && command -v amtool >/dev/null; then return 0; fi
-	local sudo=()
-	[ "$(id -u)" = 0 ] || sudo=(sudo)
-	log "apt-get install prometheus prometheus-alertmanager (for promtool, amtool)"
-	local policy=/usr/sbin/policy-rc.d own_policy=0
-	if [ ! -e $policy ]; then
-		printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee $policy >/dev/null
-		"${sudo[@]}" chmod +x $policy
-		own_policy=1
-	fi
-	"${sudo[@]}" apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-		prometheus prometheus-alertmanager >/dev/null
-	[ $own_policy = 1 ] && "${sudo[@]}" rm -f $policy
-	# The packages' daemons are not wanted on a test machine.
-	"${sudo[@]}" pkill -x prometheus 2>/dev/null || true
-	"${sudo[@]}" pkill -x prometheus-alertmanager 2>/dev/null || true
-	command -v promtool >/dev/null && command -v amtool >/dev/null
+# Prometheus, promtool, Alertmanager and amtool are built from their Go
+# modules: newer than Debian's packages (Prometheus 3.x, not 2.42), no root,
+# no daemon installed, nothing running that a test did not start. The test
+# bed scrapes static targets only, so Prometheus's service-discovery plugins
+# are left out (remove_all_sd). Prometheus's module versions are v0.3MM.P for
+# release 3.MM.P.
+prom_ldflags() { # prom_ldflags VERSION
+	local p=github.com/prometheus/common/version
+	echo "-s -w -X $p.Version=$1 -X $p.Revision=$1 -X $p.Branch=release -X $p.BuildUser=flink-agent-tools.sh"
 }
+
+step_prometheus() {
+	stamped prometheus "$PROMETHEUS_VERSION" && stamped promtool "$PROMETHEUS_VERSION" && return 0
+	local mm patch
+	IFS=. read -r _ mm patch <<<"${PROMETHEUS_VERSION#v}"
+	log "go install prometheus, promtool $PROMETHEUS_VERSION (Prometheus 3.$((10#$mm - 300)).$patch; a few minutes the first time)"
+	GOBIN=$BIN CGO_ENABLED=0 GOFLAGS=-mod=mod go install -tags remove_all_sd \
+		-ldflags "$(prom_ldflags "3.$((10#$mm - 300)).$patch")" \
+		"github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
+		"github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+	stamp prometheus "$PROMETHEUS_VERSION"
+	stamp promtool "$PROMETHEUS_VERSION"
+}
+
+# Alertmanager embeds its web UI from ui/app/dist, which is built with npm and
+# not in the module zip: copy the module out of the module cache, put a page
+# there that points at the API and amtool, and build with -mod=mod.
+step_alertmanager() {
+	stamped alertmanager "$ALERTMANAGER_VERSION" && stamped amtool "$ALERTMANAGER_VERSION" && return 0
+	local src=$CACHE/src/alertmanager-$ALERTMANAGER_VERSION dir
+	if [ ! -f "$src/.ready" ]; then
+		dir=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION" |
+			sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+		[ -n "$dir" ] || { log "go mod download of alertmanager $ALERTMANAGER_VERSION failed"; exit 1; }
+		rm -rf "$src" && mkdir -p "$(dirname "$src")"
+		cp -r "$dir" "$src" && chmod -R u+w "$src"
+		mkdir -p "$src/ui/app/dist/elm"
+		printf '<!doctype html><title>Alertmanager</title><p>This Alertmanager was built from its Go module without its web UI: use <code>amtool</code> or <a href="api/v2/alerts">/api/v2/alerts</a>.</p>\n' |
+			gzip -9 >"$src/ui/app/dist/elm/index.html.gz"
+		touch "$src/.ready"
+	fi
+	log "building alertmanager, amtool $ALERTMANAGER_VERSION (a few minutes the first time)"
+	(cd "$src" && CGO_ENABLED=0 go build -mod=mod -ldflags "$(prom_ldflags "${ALERTMANAGER_VERSION#v}")" \
+		-o "$BIN/" ./cmd/alertmanager ./cmd/amtool)
+	stamp alertmanager "$ALERTMANAGER_VERSION"
+	stamp amtool "$ALERTMANAGER_VERSION"
+}
+
+step_promtools() { step_prometheus && step_alertmanager; }
 
 # A runnable Flink: lib/ with the runtime and its dependencies, and the
 # flink-s3-fs-presto plugin under plugins/ where Flink's PluginManager looks.
