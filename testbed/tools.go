@@ -1,6 +1,6 @@
-// Package testbed starts real components — Flink, Loki, statsd_exporter, an
-// S3-compatible endpoint — on free loopback ports, waits until they are
-// ready, and stops them without leaving orphans. Integration tests and
+// Package testbed starts real components — Flink, Loki, statsd_exporter,
+// Prometheus, Alertmanager, an S3-compatible endpoint — on free loopback
+// ports, waits until they are ready, and stops them without leaving orphans. Integration tests and
 // `make demo` use it; `make tools` installs what it runs.
 package testbed
 
