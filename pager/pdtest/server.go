@@ -28,6 +28,14 @@ type Received struct {
 	DedupKey    string         `json:"dedup_key"`
 	Payload     map[string]any `json:"payload"`
 	Client      string         `json:"client"`
+	ClientURL   string         `json:"client_url"`
+	Links       []Link         `json:"links"`
+}
+
+// Link is an entry of an event's links (a runbook, a dashboard).
+type Link struct {
+	Href string `json:"href"`
+	Text string `json:"text"`
 }
 
 // Server is the endpoint. URL is the full enqueue URL.
