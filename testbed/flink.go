@@ -512,7 +512,17 @@ type JobOptions struct {
 	EntryClass       string  // default JobClass
 	Parallelism      int     // default 2
 	RecordsPerSecond float64 // default 100 (across all subtasks)
-	Args             []string
+	// Name is the job's name (default the job's own); jobs sharing a
+	// cluster need different names, since metrics are labelled by name.
+	Name string
+	// ControlDir holds this job's fault switches (default f.ControlDir,
+	// shared by every job that does not set its own); see SetFaultIn.
+	ControlDir string
+	// Config is passed as the run request's flinkConfiguration: per-job
+	// settings such as execution.checkpointing.timeout or
+	// state.checkpoints.dir that override the cluster's.
+	Config map[string]string
+	Args   []string
 }
 
 // SubmitJob uploads the job jar (once) and runs it, returning the job id.
@@ -537,17 +547,29 @@ func (f *Flink) SubmitJob(ctx context.Context, o JobOptions) (string, error) {
 		}
 		f.jar = id
 	}
+	if o.ControlDir == "" {
+		o.ControlDir = f.ControlDir
+	} else if err := os.MkdirAll(o.ControlDir, 0o755); err != nil {
+		return "", err
+	}
 	args := []string{
-		"--control-dir", f.ControlDir,
+		"--control-dir", o.ControlDir,
 		"--parallelism", strconv.Itoa(o.Parallelism),
 		"--records-per-second", strconv.FormatFloat(o.RecordsPerSecond, 'f', -1, 64),
 	}
+	if o.Name != "" {
+		args = append(args, "--job-name", o.Name)
+	}
 	args = append(args, o.Args...)
-	body, _ := json.Marshal(map[string]any{
+	run := map[string]any{
 		"entryClass":      o.EntryClass,
 		"programArgsList": args,
 		"parallelism":     o.Parallelism,
-	})
+	}
+	if len(o.Config) > 0 {
+		run["flinkConfiguration"] = o.Config
+	}
+	body, _ := json.Marshal(run)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.restURL+"/jars/"+url.PathEscape(f.jar)+"/run", bytes.NewReader(body))
 	if err != nil {
 		return "", err
@@ -676,11 +698,15 @@ func (f *Flink) WaitJobRunning(ctx context.Context, jobID string) error {
 
 // SetFault turns a fault switch of the test bed job on (FaultFail,
 // FaultSleepMS); the job reads it at its next snapshot.
-func (f *Flink) SetFault(kind, value string) error {
+func (f *Flink) SetFault(kind, value string) error { return SetFaultIn(f.ControlDir, kind, value) }
+
+// SetFaultIn turns a fault switch on in a job's own control directory
+// (JobOptions.ControlDir).
+func SetFaultIn(dir, kind, value string) error {
 	if kind == "" || strings.ContainsAny(kind, `/\`) {
 		return fmt.Errorf("bad fault kind %q", kind)
 	}
-	p := filepath.Join(f.ControlDir, kind)
+	p := filepath.Join(dir, kind)
 	if err := os.WriteFile(p+".tmp", []byte(value), 0o644); err != nil {
 		return err
 	}

@@ -56,7 +56,8 @@ import org.apache.flink.util.Collector;
  * <p>The job compiles against Flink 1.18 to 2.2; the two APIs that differ
  * are bridged by {@link #tumbling} and {@link #discard}.
  *
- * <p>Arguments: {@code --control-dir DIR --parallelism N --records-per-second R}.
+ * <p>Arguments: {@code --control-dir DIR --parallelism N --records-per-second R --keys K --job-name NAME}
+ * (several jobs on one cluster need their own names: metrics are labelled by job name).
  */
 public final class CheckpointingJob {
 
@@ -65,6 +66,7 @@ public final class CheckpointingJob {
         int parallelism = 0;
         double recordsPerSecond = 100;
         long keys = 64;
+        String jobName = "flink-agent testbed checkpointing job";
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (i + 1 >= args.length) {
@@ -83,6 +85,9 @@ public final class CheckpointingJob {
                     break;
                 case "--keys":
                     keys = Long.parseLong(v);
+                    break;
+                case "--job-name":
+                    jobName = v;
                     break;
                 default:
                     throw new IllegalArgumentException("unknown argument " + a);
@@ -110,7 +115,7 @@ public final class CheckpointingJob {
                         .reduce(Long::sum)
                         .name("window"),
                 "discard windows");
-        env.execute("flink-agent testbed checkpointing job");
+        env.execute(jobName);
     }
 
     /**
