@@ -50,6 +50,11 @@ func (s Sink) Handle(ev cw.Event) {
 		} else {
 			sd.Count(dogstatsd.CheckpointFailed, e.N, jobTag(e.Job), kt, dogstatsd.Tag("reason", string(cw.ReasonOther)))
 		}
+	case cw.LatestCompleted:
+		sd.Gauge(dogstatsd.CheckpointSize, float64(e.Checkpoint.StateSize), jobTag(e.Job), dogstatsd.Tag("type", "full"))
+		if e.Checkpoint.CheckpointedSize >= 0 {
+			sd.Gauge(dogstatsd.CheckpointSize, float64(e.Checkpoint.CheckpointedSize), jobTag(e.Job), dogstatsd.Tag("type", "incremental"))
+		}
 	case cw.JobRestarted:
 		sd.Count(dogstatsd.JobRestarts, e.Restarts, jobTag(e.Job))
 	case cw.JobState:
