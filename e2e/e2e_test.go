@@ -196,7 +196,7 @@ func (b *bed) scenarios() []*scenario {
 			before: func() time.Time { return stuckTrigger.Add(stuck.Timeout) },
 			// Flink expires it: the condition ends by itself.
 			clear: func(ctx context.Context) (time.Time, error) {
-				return b.waitCheckpoint(ctx, stuck.ID, stuckID, "FAILED")
+				return b.waitCheckpoint(ctx, stuck.ID, stuckID, "failed")
 			},
 		},
 		{
@@ -229,7 +229,7 @@ func (b *bed) scenarios() []*scenario {
 			},
 			// It completes: the condition ends by itself.
 			clear: func(ctx context.Context) (time.Time, error) {
-				return b.waitCheckpoint(ctx, slow.ID, slowID, "COMPLETED")
+				return b.waitCheckpoint(ctx, slow.ID, slowID, "completed")
 			},
 		},
 	}
@@ -649,17 +649,27 @@ func (b *bed) waitSleeping(ctx context.Context, jobID string) (int64, error) {
 	return id, err
 }
 
-// waitCheckpoint waits until checkpoint id has status and returns when it
-// got there (Flink's timestamps). The details endpoint is asked, not the
-// history, which keeps only the last 10 checkpoints.
+// waitCheckpoint waits until checkpoint id, or a later one, is Flink's
+// latest completed (status "completed") or failed ("failed") checkpoint,
+// and returns when it got there. The history keeps only the last 10
+// checkpoints and the details endpoint caches what it first answered; the
+// "latest" entries are current.
 func (b *bed) waitCheckpoint(ctx context.Context, jobID string, id int64, status string) (time.Time, error) {
-	var c checkpointEntry
+	var r struct {
+		Latest map[string]*checkpointEntry `json:"latest"`
+	}
 	err := waitUntil(ctx, 3*time.Minute, func() bool {
-		err := b.flink.GetJSON(ctx, fmt.Sprintf("/jobs/%s/checkpoints/details/%d", jobID, id), &c)
-		return err == nil && c.Status == status
+		r.Latest = nil
+		err := b.flink.GetJSON(ctx, "/jobs/"+jobID+"/checkpoints", &r)
+		c := r.Latest[status]
+		return err == nil && c != nil && c.ID >= id
 	})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("checkpoint %d never %s (last seen %+v): %w", id, status, c, err)
+		return time.Time{}, fmt.Errorf("checkpoint %d never %s (latest: %v): %w", id, status, r.Latest[status], err)
+	}
+	c := r.Latest[status]
+	if c.ID != id {
+		return time.Now(), nil
 	}
 	return time.UnixMilli(max(c.FailureTimestamp, c.LatestAck)), nil
 }
