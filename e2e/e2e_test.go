@@ -591,6 +591,7 @@ type checkpointEntry struct {
 	TriggerTimestamp int64  `json:"trigger_timestamp"`
 	LatestAck        int64  `json:"latest_ack_timestamp"`
 	FailureTimestamp int64  `json:"failure_timestamp"`
+	EndToEnd         int64  `json:"end_to_end_duration"` // ms
 }
 
 func (b *bed) history(ctx context.Context, jobID string) ([]checkpointEntry, error) {
@@ -668,10 +669,13 @@ func (b *bed) waitCheckpoint(ctx context.Context, jobID string, id int64, status
 		return time.Time{}, fmt.Errorf("checkpoint %d never %s (latest: %v): %w", id, status, r.Latest[status], err)
 	}
 	c := r.Latest[status]
-	if c.ID != id {
+	switch {
+	case c.ID != id:
 		return time.Now(), nil
+	case c.FailureTimestamp > 0:
+		return time.UnixMilli(c.FailureTimestamp), nil
 	}
-	return time.UnixMilli(max(c.FailureTimestamp, c.LatestAck)), nil
+	return time.UnixMilli(c.TriggerTimestamp + c.EndToEnd), nil
 }
 
 // savepointAndRestart takes a savepoint of the job and makes it restart
