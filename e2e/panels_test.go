@@ -166,13 +166,42 @@ func panelVars(job string, from, to time.Time, step time.Duration) map[string]st
 // Prometheus over the run.
 func checkGrafanaPanels(t *testing.T, ctx context.Context, b *bed, from, to time.Time) {
 	const step = 5 * time.Second
+	checkListed(t, dashboardQueries(t))
+	checkPanels(t, b, "prometheus", from, to, step, func(expr string) (string, error) {
+		v, _, _, err := b.prom.API.QueryRange(ctx, expr, v1.Range{Start: from, End: to, Step: step})
+		if m, ok := v.(model.Matrix); ok && len(m) > 0 {
+			return fmt.Sprintf("%d series", len(m)), err
+		}
+		return "", err
+	})
+	checkVariables(t, ctx, b, from, to)
+}
+
+// checkLokiPanels runs every LogQL panel query on the real Loki.
+func checkLokiPanels(t *testing.T, ctx context.Context, b *bed, from, to time.Time) {
+	checkPanels(t, b, "loki", from, to, 5*time.Second, func(expr string) (string, error) {
+		streams, err := b.loki.Query(ctx, expr, from, to, 100)
+		n := 0
+		for _, s := range streams {
+			n += len(s.Entries)
+		}
+		if n == 0 {
+			return "", err
+		}
+		return fmt.Sprintf("%d entries (first: %.100q)", n, streams[0].Entries[0].Line), err
+	})
+}
+
+// checkPanels runs run on every query of the datasource's panels, with the
+// variables substituted; run describes the data found, "" when none.
+func checkPanels(t *testing.T, b *bed, datasource string, from, to time.Time, step time.Duration, run func(expr string) (string, error)) {
+	t.Helper()
 	// The throttled job had every kind of event: failures, attributed
 	// throttling, a savepoint, a restart.
 	vars := panelVars(b.jobs["throttled"].Name, from, to, step)
-	checkListed(t, dashboardQueries(t))
 	n := 0
 	for _, q := range dashboardQueries(t) {
-		if q.datasource != "prometheus" {
+		if q.datasource != datasource {
 			continue
 		}
 		n++
@@ -181,29 +210,24 @@ func checkGrafanaPanels(t *testing.T, ctx context.Context, b *bed, from, to time
 			t.Errorf("panel %q %s: %v", q.panel, q.refID, err)
 			continue
 		}
-		v, _, _, err := b.prom.API.QueryRange(ctx, expr, v1.Range{Start: from, End: to, Step: step})
+		found, err := run(expr)
 		if err != nil {
-			t.Errorf("panel %q %s: Prometheus rejects %s: %v", q.panel, q.refID, expr, err)
+			t.Errorf("panel %q %s: %s rejects %s: %v", q.panel, q.refID, datasource, expr, err)
 			continue
-		}
-		series := 0
-		if m, ok := v.(model.Matrix); ok {
-			series = len(m)
 		}
 		reason, listed := emptyReason(q)
 		switch {
-		case series > 0:
-			t.Logf("panel %-48q %s: %d series", q.panel, q.refID, series)
+		case found != "":
+			t.Logf("panel %-48q %s: %s", q.panel, q.refID, found)
 		case listed:
 			t.Logf("panel %-48q %s: empty, allowed: %s", q.panel, q.refID, reason)
 		default:
-			t.Errorf("panel %q %s: no series over the run: %s", q.panel, q.refID, expr)
+			t.Errorf("panel %q %s: no data over the run: %s", q.panel, q.refID, expr)
 		}
 	}
 	if n == 0 {
-		t.Fatal("no PromQL panel found: the check checks nothing")
+		t.Fatalf("no %s panel found: the check checks nothing", datasource)
 	}
-	checkVariables(t, ctx, b, from, to)
 }
 
 // checkVariables runs the dashboard's label_values() variables: each must
@@ -258,44 +282,6 @@ func checkListed(t *testing.T, qs []dashQuery) {
 		if !slices.ContainsFunc(qs, e.covers) {
 			t.Errorf("mayBeEmpty lists %+v, which the dashboard does not have", e)
 		}
-	}
-}
-
-// checkLokiPanels runs every LogQL panel query on the real Loki.
-func checkLokiPanels(t *testing.T, ctx context.Context, b *bed, from, to time.Time) {
-	vars := panelVars(b.jobs["throttled"].Name, from, to, 5*time.Second)
-	n := 0
-	for _, q := range dashboardQueries(t) {
-		if q.datasource != "loki" {
-			continue
-		}
-		n++
-		expr, err := interpolate(q.expr, vars)
-		if err != nil {
-			t.Errorf("panel %q %s: %v", q.panel, q.refID, err)
-			continue
-		}
-		streams, err := b.loki.Query(ctx, expr, from, to, 100)
-		if err != nil {
-			t.Errorf("panel %q %s: Loki rejects %s: %v", q.panel, q.refID, expr, err)
-			continue
-		}
-		entries := 0
-		for _, s := range streams {
-			entries += len(s.Entries)
-		}
-		reason, listed := emptyReason(q)
-		switch {
-		case entries > 0:
-			t.Logf("panel %-48q %s: %d entries (first: %.100q)", q.panel, q.refID, entries, streams[0].Entries[0].Line)
-		case listed:
-			t.Logf("panel %-48q %s: empty, allowed: %s", q.panel, q.refID, reason)
-		default:
-			t.Errorf("panel %q %s: no entries over the run: %s", q.panel, q.refID, expr)
-		}
-	}
-	if n == 0 {
-		t.Fatal("no Loki panel found")
 	}
 }
 

@@ -2,9 +2,6 @@ package testbed
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,22 +14,6 @@ type Alertmanager struct {
 	Proc *Proc
 	Dir  string
 	URL  string // http://127.0.0.1:port
-}
-
-// AlertmanagerAlert is one alert of GET /api/v2/alerts.
-type AlertmanagerAlert struct {
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations"`
-	StartsAt    time.Time         `json:"startsAt"`
-	EndsAt      time.Time         `json:"endsAt"`
-	Status      struct {
-		State       string   `json:"state"` // active, suppressed, unprocessed
-		InhibitedBy []string `json:"inhibitedBy"`
-		SilencedBy  []string `json:"silencedBy"`
-	} `json:"status"`
-	Receivers []struct {
-		Name string `json:"name"`
-	} `json:"receivers"`
 }
 
 // StartAlertmanager writes config into dir and starts Alertmanager on it
@@ -80,24 +61,6 @@ func StartAlertmanager(ctx context.Context, dir string, config []byte, port int)
 
 // Addr is the host:port Alertmanager listens on.
 func (a *Alertmanager) Addr() string { return a.URL[len("http://"):] }
-
-// Alerts returns the alerts Alertmanager holds.
-func (a *Alertmanager) Alerts(ctx context.Context) ([]AlertmanagerAlert, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/api/v2/alerts", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /api/v2/alerts: %s", resp.Status)
-	}
-	var out []AlertmanagerAlert
-	return out, json.NewDecoder(resp.Body).Decode(&out)
-}
 
 // Stop stops Alertmanager.
 func (a *Alertmanager) Stop() { _ = a.Proc.Stop(10 * time.Second) }
