@@ -193,9 +193,9 @@ Ctrl-C stops everything.
 	case <-fl.JM.Done():
 		return fmt.Errorf("the Flink JobManager exited")
 	case <-al.Prometheus.Proc.Done():
-		return fmt.Errorf("Prometheus exited:\n%s", al.Prometheus.Proc.Tail(2000))
+		return fmt.Errorf("prometheus exited:\n%s", al.Prometheus.Proc.Tail(2000))
 	case <-al.Alertmanager.Proc.Done():
-		return fmt.Errorf("Alertmanager exited:\n%s", al.Alertmanager.Proc.Tail(2000))
+		return fmt.Errorf("alertmanager exited:\n%s", al.Alertmanager.Proc.Tail(2000))
 	}
 	return nil
 }
