@@ -58,7 +58,8 @@ type row struct {
 //     was unrecognised;
 //   - a steady scrape makes 3 + 2·jobs REST requests (configuration,
 //     details of new failures and exceptions aside);
-//   - the lost TaskManager is reported from the log, reason unreachable.
+//   - the lost TaskManager is reported from the log within seconds of its
+//     line, reason unreachable, in flink_taskmanagers_lost_total.
 //
 // It prints the table and writes it to $COMPAT_TABLE (default
 // $FLINK_AGENT_CACHE/compat-table.md).
@@ -487,6 +488,10 @@ func runVersion(t *testing.T, r *row) {
 		}
 	}
 	sink.mu.Unlock()
+	mfs := gather(t, reg)
+	if n, u := sum(mfs, logscan.MetricTaskManagersLost), sum(mfs, logscan.MetricTaskManagersLost, "reason", "unreachable"); n != 1 || u != 1 {
+		t.Errorf("%s: %g in all, %g unreachable; want 1 unreachable", logscan.MetricTaskManagersLost, n, u)
+	}
 
 	// Cancel the job: the log stops growing.
 	must(t, cancelJob(ctx, f, job))

@@ -103,6 +103,7 @@ type Scanner struct {
 
 	throttles  *prometheus.CounterVec
 	unrecogniz *prometheus.CounterVec
+	lostTM     *prometheus.CounterVec // nil on a TaskManager's sidecar
 
 	mu           sync.Mutex
 	buckets      map[string]*burst    // by bucket label value
@@ -182,6 +183,19 @@ func New(o Options) (*Scanner, error) {
 			return nil, fmt.Errorf("logscan metrics: %w", err)
 		}
 	}
+	// Only the JobManager's log says when a TaskManager was lost.
+	if o.Identity.Component != "taskmanager" {
+		s.lostTM = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricTaskManagersLost,
+			Help: "TaskManagers the JobManager lost, each counted once, by reason from its log: heartbeat_timeout, unreachable, oom_killed, terminated.",
+		}, []string{"reason"})
+		for _, r := range LossReasons() {
+			s.lostTM.WithLabelValues(string(r)) // at 0, so that the first loss is an increase
+		}
+		if err := o.Registerer.Register(s.lostTM); err != nil {
+			return nil, fmt.Errorf("logscan metrics: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -197,7 +211,7 @@ func (s *Scanner) Observe(ev *logevent.Event) {
 // checkpoint once however often it is reported.
 func (s *Scanner) ObserveHeader(ev *logevent.Event) {
 	h := firstLine(ev.Line)
-	if s.tmSink != nil && ev.Component != "taskmanager" && mayBeTaskManagerLoss(h) {
+	if s.lostTM != nil && ev.Component != "taskmanager" && mayBeTaskManagerLoss(h) {
 		s.taskManagerLoss(ev.Time, h)
 	}
 	if !mayBeLifecycle(h) || s.sink == nil {
@@ -224,7 +238,7 @@ func (s *Scanner) Scan(t time.Time, line []byte, component string) {
 	throttled := detectThrottle(line, &th)
 	h := firstLine(line)
 	// Only the JobManager logs lost TaskManagers.
-	if s.tmSink != nil && component != "taskmanager" && mayBeTaskManagerLoss(h) {
+	if s.lostTM != nil && component != "taskmanager" && mayBeTaskManagerLoss(h) {
 		s.taskManagerLoss(t, h)
 	}
 	lifecycle := mayBeLifecycle(h)
@@ -279,9 +293,44 @@ func (s *Scanner) taskManagerLoss(t time.Time, h []byte) {
 		}
 	}
 	s.mu.Unlock()
-	if !seen {
+	if seen {
+		return
+	}
+	s.lostTM.WithLabelValues(string(l.Reason)).Inc()
+	tag := dogstatsd.Tag("reason", string(l.Reason))
+	s.sd.Count(dogstatsd.TaskManagersLost, 1, tag)
+	s.lostEvent(t, l, h, tag)
+	if s.tmSink != nil {
 		s.tmSink.ObserveTaskManagerLost(l.ID, l.Reason, t)
 	}
+}
+
+// lostEvent announces a lost TaskManager as a Datadog event; replayed old
+// lines (the agent catching up) only count.
+func (s *Scanner) lostEvent(t time.Time, l TaskManagerLoss, h []byte, tag string) {
+	if !s.sd.Enabled() || s.clock().Sub(t) > s.window {
+		return
+	}
+	msg := h
+	if i := bytes.Index(h, []byte(" - ")); i >= 0 {
+		msg = h[i+3:]
+	}
+	key := "flink-agent:taskmanager-lost"
+	if s.id.Cluster != "" {
+		key += ":" + s.id.Cluster
+	}
+	s.sd.Event(&statsd.Event{
+		Title: "Flink TaskManager lost: " + l.ID,
+		Text: fmt.Sprintf("JobManager log: %s\n\nReason: %s. Its tasks fail over; the job restarts once a replacement registers. "+
+			"Look for the TaskManager's own last log lines, its pod's events (OOMKilled, eviction, node lost) and GC pauses.",
+			excerpt.Bytes(string(msg), maxEventMessage), l.Reason),
+		Timestamp:      t,
+		AggregationKey: key,
+		Priority:       statsd.Normal,
+		SourceTypeName: "flink",
+		AlertType:      statsd.Warning,
+		Tags:           []string{tag},
+	})
 }
 
 func (s *Scanner) unrecognized(pattern string, h []byte) {

@@ -28,6 +28,9 @@ const (
 	LossTerminated LossReason = "terminated"
 )
 
+// MetricTaskManagersLost counts lost TaskManagers by reason.
+const MetricTaskManagersLost = "flink_taskmanagers_lost_total"
+
 // LossReasons lists every reason.
 func LossReasons() []LossReason {
 	return []LossReason{LossHeartbeatTimeout, LossUnreachable, LossOOMKilled, LossTerminated}

@@ -2,12 +2,15 @@ package logscan
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/internal/logevent"
 )
 
@@ -80,27 +83,57 @@ func (r *recTMSink) ObserveTaskManagerLost(id string, reason LossReason, _ time.
 
 // TestScannerReportsEachLostTaskManagerOnce: the four lines of one loss
 // (JobMaster and ResourceManager, statement and closing) make one report,
-// the first line's; a second TaskManager is reported too; header and full
-// event of the same line do not count twice.
+// the first line's — one count in flink_taskmanagers_lost_total and
+// DogStatsD, one Datadog event; a second TaskManager is reported too; the
+// header and the full event of the same line do not count twice.
 func TestScannerReportsEachLostTaskManagerOnce(t *testing.T) {
+	h := newHarness(t, 0)
 	sink := &recTMSink{}
-	s, err := New(Options{Registerer: prometheus.NewRegistry(), TaskManagers: sink, ThrottleWindow: 2 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h.s.tmSink = sink
 	const a, b = "127.0.0.1:20994-3cd84f", "127.0.0.1:31001-aa01bb"
 	lines := []string{
-		"2026-12-02 04:29:32,627 INFO  org.apache.flink.runtime.jobmaster.JobMaster [] - TaskManager with id " + a + " is no longer reachable.",
-		"2026-12-02 04:29:32,661 INFO  org.apache.flink.runtime.jobmaster.JobMaster [] - Disconnect TaskExecutor " + a + " because: TaskManager with id " + a + " is no longer reachable.",
-		"2026-12-02 04:29:37,015 INFO  org.apache.flink.runtime.resourcemanager.StandaloneResourceManager [] - The heartbeat of TaskManager with id " + a + " timed out.",
-		"2026-12-02 04:29:37,015 INFO  org.apache.flink.runtime.resourcemanager.StandaloneResourceManager [] - Closing TaskExecutor connection " + a + " because: TaskManager with id " + a + " is no longer reachable.",
-		"2026-12-02 04:30:01,000 INFO  org.apache.flink.runtime.jobmaster.JobMaster [] - Heartbeat of TaskManager with id " + b + " timed out.",
+		"2026-01-02 03:00:00,627 INFO  org.apache.flink.runtime.jobmaster.JobMaster [] - TaskManager with id " + a + " is no longer reachable.",
+		"2026-01-02 03:00:00,661 INFO  org.apache.flink.runtime.jobmaster.JobMaster [] - Disconnect TaskExecutor " + a + " because: TaskManager with id " + a + " is no longer reachable.",
+		"2026-01-02 03:00:05,015 INFO  org.apache.flink.runtime.resourcemanager.StandaloneResourceManager [] - The heartbeat of TaskManager with id " + a + " timed out.",
+		"2026-01-02 03:00:05,015 INFO  org.apache.flink.runtime.resourcemanager.StandaloneResourceManager [] - Closing TaskExecutor connection " + a + " because: TaskManager with id " + a + " is no longer reachable.",
+		"2026-01-02 03:00:30,000 INFO  org.apache.flink.runtime.jobmaster.JobMaster [] - Heartbeat of TaskManager with id " + b + " timed out.",
 	}
 	for _, l := range lines {
-		s.ObserveHeader(&logevent.Event{Line: []byte(l), Component: "jobmanager"})
-		s.Scan(time.Time{}, []byte(l), "jobmanager")
+		h.s.ObserveHeader(&logevent.Event{Line: []byte(l), Component: "jobmanager"})
+		h.s.Scan(time.Time{}, []byte(l), "jobmanager")
 	}
 	if got := fmt.Sprint(sink.lost); got != "["+a+"/unreachable "+b+"/heartbeat_timeout]" {
 		t.Errorf("lost TaskManagers %s", got)
+	}
+	want := `
+# HELP flink_taskmanagers_lost_total TaskManagers the JobManager lost, each counted once, by reason from its log: heartbeat_timeout, unreachable, oom_killed, terminated.
+# TYPE flink_taskmanagers_lost_total counter
+flink_taskmanagers_lost_total{reason="heartbeat_timeout"} 1
+flink_taskmanagers_lost_total{reason="oom_killed"} 0
+flink_taskmanagers_lost_total{reason="terminated"} 0
+flink_taskmanagers_lost_total{reason="unreachable"} 1
+`
+	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want), MetricTaskManagersLost); err != nil {
+		t.Error(err)
+	}
+	if got := fmt.Sprint(h.sd.Counts); got != "[flink.taskmanagers.lost 1 reason:unreachable flink.taskmanagers.lost 1 reason:heartbeat_timeout]" {
+		t.Errorf("DogStatsD counts %s", got)
+	}
+	if len(h.sd.Events) != 2 || !strings.Contains(h.sd.Events[0].Title, a) || !strings.Contains(h.sd.Events[0].Text, "Reason: unreachable") {
+		t.Errorf("Datadog events %+v", h.sd.Events)
+	}
+}
+
+// TestTaskManagerSidecarHasNoLostMetric: a TaskManager's log never says
+// that a TaskManager was lost, so its sidecar exports no such counter.
+func TestTaskManagerSidecarHasNoLostMetric(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := New(Options{Registerer: reg, Identity: identity.Identity{Component: identity.TaskManager}, ThrottleWindow: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Scan(time.Time{}, []byte("x - TaskManager with id a:1-b is no longer reachable."), "")
+	if n, err := testutil.GatherAndCount(reg, MetricTaskManagersLost); err != nil || n != 0 {
+		t.Errorf("%s on a TaskManager sidecar: %d series (%v)", MetricTaskManagersLost, n, err)
 	}
 }

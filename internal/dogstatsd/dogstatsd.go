@@ -82,6 +82,7 @@ var (
 	LogLines                    = count("flink.log.lines", "", "log events read (level:)")
 	LogExceptions               = count("flink.log.exceptions", "", "log events carrying an exception (exception:)")
 	S3Throttle                  = count("flink.s3.throttle", "", "S3 throttling occurrences in the logs (bucket:, operation:)")
+	TaskManagersLost            = count("flink.taskmanagers.lost", "", "TaskManagers the JobManager lost, each once, from its log (reason:)")
 	ConfigS3EntropyInjection    = gauge("flink.config.s3_entropy_injection", "", "0 when S3 checkpoints are written without entropy injection")
 	AgentLokiLag                = gauge("flink.agent.loki.lag", "second", "age of the oldest log entry not yet acknowledged by Loki")
 	AgentLokiEntriesRejected    = count("flink.agent.loki.entries_rejected", "", "log entries Loki rejected permanently (reason:)")
@@ -108,7 +109,7 @@ func Catalog() []Metric {
 		CheckpointLastCompletedAge.Metric, CheckpointConsecutiveFailed.Metric, CheckpointFailuresUntilFail.Metric,
 		CheckpointInterval.Metric, CheckpointTimeout.Metric, CheckpointStuck.Metric,
 		VertexBackpressureRatio.Metric, VertexBusyRatio.Metric, JVMHeapUsed.Metric, JVMHeapMax.Metric,
-		JVMGCTime.Metric, LogLines.Metric, LogExceptions.Metric, S3Throttle.Metric,
+		JVMGCTime.Metric, LogLines.Metric, LogExceptions.Metric, S3Throttle.Metric, TaskManagersLost.Metric,
 		ConfigS3EntropyInjection.Metric, AgentLokiLag.Metric, AgentLokiEntriesRejected.Metric,
 		OperatorDeploymentFailures.Metric, OperatorSnapshotFailures.Metric, OperatorRollbackFailures.Metric,
 		OperatorJobManagerUnrecoverable.Metric, OperatorReconcileErrors.Metric,
