@@ -46,6 +46,8 @@ var datadogMayBeAbsent = map[string]string{
 	"flink.operator.reconcile_errors":         noOperator,
 	"flink.operator.rollback_failures":        noOperator,
 	"flink.operator.snapshot_failures":        noOperator,
+	"flink.taskmanagers.lost": "sent only when the JobManager loses a TaskManager; the alert run loses none " +
+		"(compat/ kills one with SIGKILL and checks flink_taskmanagers_lost_total and its reason)",
 }
 
 const noOperator = "no Flink Kubernetes Operator runs in this test bed: these come from the operator's own metrics " +
