@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -494,19 +493,8 @@ func runVersion(t *testing.T, r *row) {
 	}
 
 	// Cancel the job: the log stops growing.
-	must(t, cancelJob(ctx, f, job))
-	must(t, testbed.WaitFor(ctx, f.JM, 250*time.Millisecond, func(ctx context.Context) error {
-		var j struct {
-			State string `json:"state"`
-		}
-		if err := f.GetJSON(ctx, "/jobs/"+job, &j); err != nil {
-			return err
-		}
-		if j.State != "CANCELED" {
-			return fmt.Errorf("job %s", j.State)
-		}
-		return nil
-	}))
+	must(t, f.CancelJob(ctx, job))
+	must(t, f.WaitJobState(ctx, job, "CANCELED"))
 
 	eventually(t, ctx, "every lifecycle line of the JobManager log recognised", func() (bool, string) {
 		r.lines, r.logLines = sink.counts(), logCounts(t, f.JMLog)
@@ -516,6 +504,14 @@ func runVersion(t *testing.T, r *row) {
 	if r.unrecognized != 0 {
 		t.Errorf("%g lifecycle lines in an unknown form:\n%s", r.unrecognized, logs.String())
 	}
+}
+
+// eventually is testbed.Eventually with a minute to wait.
+func eventually(t *testing.T, ctx context.Context, what string, f func() (bool, string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	testbed.Eventually(ctx, t, what, f)
 }
 
 func must(t *testing.T, err error) {
@@ -533,41 +529,6 @@ func drain(ch chan bool) {
 			return
 		}
 	}
-}
-
-func eventually(t *testing.T, ctx context.Context, what string, f func() (bool, string)) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	start := time.Now()
-	for {
-		ok, state := f()
-		if ok {
-			t.Logf("%s after %s (%s)", what, time.Since(start).Round(100*time.Millisecond), state)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s; last state: %s", what, state)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
-func cancelJob(ctx context.Context, f *testbed.Flink, id string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, f.RESTURL()+"/jobs/"+id+"?mode=cancel", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("cancel %s: %s", id, resp.Status)
-	}
-	return nil
 }
 
 func gather(t *testing.T, g prometheus.Gatherer) []*dto.MetricFamily {

@@ -68,25 +68,6 @@ func sumFamilies(mfs []*dto.MetricFamily, name string, want map[string]string) (
 	return total, found
 }
 
-func eventually(t *testing.T, ctx context.Context, what string, f func() (bool, string)) {
-	t.Helper()
-	start := time.Now()
-	var last string
-	for {
-		ok, state := f()
-		last = state
-		if ok {
-			t.Logf("%s after %s (%s)", what, time.Since(start).Round(100*time.Millisecond), state)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s; last state: %s", what, last)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
 // TestEndToEndS3Throttling runs the log analysis, the checkpoint watch, the
 // entropy lint and the pager against a real Flink checkpointing through
 // flink-s3-fs-presto to the test bed's S3 endpoint, with the real shipper
@@ -245,7 +226,7 @@ func TestEndToEndS3Throttling(t *testing.T) {
 	// Throttling on.
 	s3.SetThrottle(1)
 	const jobName = "flink-agent testbed checkpointing job"
-	eventually(t, ctx, "throttling in both logs and in flink_s3_throttle_events_total", func() (bool, string) {
+	testbed.Eventually(ctx, t, "throttling in both logs and in flink_s3_throttle_events_total", func() (bool, string) {
 		jm, _ := sum(t, reg, "flink_s3_throttle_events_total", map[string]string{"component": "jobmanager"})
 		tm, _ := sum(t, reg, "flink_s3_throttle_events_total", map[string]string{"component": "taskmanager"})
 		return jm > 0 && tm > 0, "jobmanager " + ftoa(jm) + ", taskmanager " + ftoa(tm)
@@ -259,7 +240,7 @@ func TestEndToEndS3Throttling(t *testing.T) {
 			t.Errorf("%s has no S3 throttling exception", p)
 		}
 	}
-	eventually(t, ctx, "flink_s3_throttle in statsd_exporter", func() (bool, string) {
+	testbed.Eventually(ctx, t, "flink_s3_throttle in statsd_exporter", func() (bool, string) {
 		mfs, err := sx.Metrics(ctx)
 		if err != nil {
 			return false, err.Error()
@@ -272,13 +253,13 @@ func TestEndToEndS3Throttling(t *testing.T) {
 		tm, _ := sumFamilies(fams, "flink_s3_throttle", map[string]string{"cluster": "testbed-e2e", "bucket": "unknown", "component": "taskmanager"})
 		return jm > 0 && tm > 0, "flink_s3_throttle jobmanager " + ftoa(jm) + ", taskmanager " + ftoa(tm)
 	})
-	eventually(t, ctx, "failed checkpoints attributed to S3 throttling", func() (bool, string) {
+	testbed.Eventually(ctx, t, "failed checkpoints attributed to S3 throttling", func() (bool, string) {
 		v, _ := sum(t, reg, "flink_checkpoint_failures_s3_throttled_total", map[string]string{"job_name": jobName})
 		failed, _ := sum(t, reg, "flink_checkpoints_total", map[string]string{"job_name": jobName, "status": "failed"})
 		return v >= 1, "attributed " + ftoa(v) + " of " + ftoa(failed) + " failed"
 	})
 	var triggerKeys map[string]string // class → dedup_key
-	eventually(t, ctx, "PagerDuty triggers for checkpoint failures and sustained throttling", func() (bool, string) {
+	testbed.Eventually(ctx, t, "PagerDuty triggers for checkpoint failures and sustained throttling", func() (bool, string) {
 		triggerKeys = map[string]string{}
 		for _, a := range pd.Accepted() {
 			if a.EventAction == "trigger" {
@@ -310,7 +291,7 @@ func TestEndToEndS3Throttling(t *testing.T) {
 	if _, err := f.WaitCheckpoints(ctx, job, before.Completed+2); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, ctx, "PagerDuty resolves with the triggers' dedup_keys", func() (bool, string) {
+	testbed.Eventually(ctx, t, "PagerDuty resolves with the triggers' dedup_keys", func() (bool, string) {
 		last := map[string]pdtest.Received{}
 		for _, a := range pd.Accepted() {
 			last[a.DedupKey] = a

@@ -22,7 +22,8 @@ import (
 // JobClass is the test bed job's entry class (testbed/flinkjob).
 const JobClass = "io.flinkagent.testbed.CheckpointingJob"
 
-// Fault switches the test bed job reads at every snapshot (see CheckpointingJob).
+// Fault switches the test bed job reads at every snapshot, and source
+// switches its readers check every 100 ms (see CheckpointingJob, PacedSource).
 const (
 	// FaultFail fails every snapshot's asynchronous phase: tasks decline
 	// the checkpoint ("Asynchronous task checkpoint failed.") and keep running.
@@ -33,6 +34,13 @@ const (
 	// FaultSleepMS makes every snapshot sleep that many milliseconds: with a
 	// value above the checkpoint timeout, checkpoints expire.
 	FaultSleepMS = "sleep-ms"
+	// SourceStall makes the source stop reading: its backlog
+	// (pendingRecords) grows, the watermark and the output stand still,
+	// checkpoints go on completing.
+	SourceStall = "stall"
+	// SourceLate with a value N makes every N-th record a minute late, so
+	// the job's event-time window drops it (numLateRecordsDropped).
+	SourceLate = "late"
 )
 
 // S3Endpoint is where Flink's flink-s3-fs-presto plugin sends its requests.
@@ -691,6 +699,34 @@ func (f *Flink) WaitJobRunning(ctx context.Context, jobID string) error {
 			if v.Status != "RUNNING" {
 				return fmt.Errorf("vertex status %s", v.Status)
 			}
+		}
+		return nil
+	})
+}
+
+// CancelJob asks Flink to cancel a job (it does not wait for CANCELED).
+func (f *Flink) CancelJob(ctx context.Context, jobID string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, f.restURL+"/jobs/"+jobID+"?mode=cancel", nil)
+	if err != nil {
+		return err
+	}
+	if _, err := f.do(req); err != nil {
+		return fmt.Errorf("cancel %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// WaitJobState waits until the job is in state.
+func (f *Flink) WaitJobState(ctx context.Context, jobID, state string) error {
+	return WaitFor(ctx, f.JM, 250*time.Millisecond, func(ctx context.Context) error {
+		var j struct {
+			State string `json:"state"`
+		}
+		if err := f.GetJSON(ctx, "/jobs/"+jobID, &j); err != nil {
+			return err
+		}
+		if j.State != state {
+			return fmt.Errorf("job state %s, want %s", j.State, state)
 		}
 		return nil
 	})

@@ -2,7 +2,9 @@ package testbed
 
 import (
 	"bytes"
+	"context"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -57,4 +59,28 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Eventually polls f every 250 ms until it reports done, then logs how long
+// it took; when ctx ends first the test fails with f's last state.
+func Eventually(ctx context.Context, t interface {
+	Helper()
+	Logf(string, ...any)
+	Fatalf(string, ...any)
+}, what string, f func() (done bool, state string)) {
+	t.Helper()
+	start := time.Now()
+	for {
+		ok, state := f()
+		if ok {
+			t.Logf("%s after %s (%s)", what, time.Since(start).Round(100*time.Millisecond), state)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s; last state: %s", what, state)
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

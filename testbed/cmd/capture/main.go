@@ -419,7 +419,7 @@ func captureProgress(ctx context.Context, c *capturer, jp string) error {
 	}
 	// Late records until the window's drop count shows in REST (the
 	// metric fetcher refreshes every 10 s).
-	if err := c.f.SetFault("late", "5"); err != nil {
+	if err := c.f.SetFault(testbed.SourceLate, "5"); err != nil {
 		return err
 	}
 	if err := testbed.WaitFor(ctx, c.f.JM, time.Second, func(ctx context.Context) error {
@@ -456,7 +456,7 @@ func captureProgress(ctx context.Context, c *capturer, jp string) error {
 
 	// The source stalled: wait until REST shows a backlog of more than 5 s
 	// of arrivals, then record every vertex as REST shows it then.
-	if err := c.f.SetFault("stall", ""); err != nil {
+	if err := c.f.SetFault(testbed.SourceStall, ""); err != nil {
 		return err
 	}
 	if err := testbed.WaitFor(ctx, c.f.JM, time.Second, func(ctx context.Context) error {
