@@ -1,6 +1,8 @@
 package loki
 
 import (
+	"unsafe"
+
 	"github.com/flink-agent/flink-agent/shipper/internal/positions"
 )
 
@@ -79,6 +81,27 @@ func (b *Batch) reset() {
 		b.sbuf[i] = b.sbuf[i][:0]
 	}
 	b.bytes, b.lines, b.first = 0, 0, 0
+}
+
+// used is the bytes of the batch's encoded entries.
+func (b *Batch) used() int {
+	n := 0
+	for i := range b.streams {
+		n += len(b.sbuf[i])
+	}
+	return n
+}
+
+// shrink drops buffers (emptied by reset) larger than limit bytes.
+func (b *Batch) shrink(limit int) {
+	for i := range b.sbuf {
+		if cap(b.sbuf[i]) > limit {
+			b.sbuf[i] = nil
+		}
+	}
+	if cap(b.marks)*int(unsafe.Sizeof(positions.Mark{})) > limit {
+		b.marks = nil
+	}
 }
 
 func (b *Batch) stream(st *Stream) int {

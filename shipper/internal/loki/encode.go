@@ -193,7 +193,7 @@ func (e *encoder) encode(b *Batch) []byte {
 			n := lenField(len(st.Labels)) + len(b.sbuf[si]) - streamHeaderRoom(st)
 			total += 1 + sov(uint64(n)) + n
 		}
-		if cap(e.pb) < total {
+		if cap(e.pb) < total || cap(e.pb) > 2*total+64<<10 {
 			e.pb = make([]byte, 0, total+total/4)
 		}
 		pb = e.pb[:0]
@@ -206,7 +206,9 @@ func (e *encoder) encode(b *Batch) []byte {
 	}
 	// s2's snappy-compatible encoder: Loki decodes it with snappy, and it
 	// takes a quarter less CPU than github.com/golang/snappy here.
-	if need := s2.MaxEncodedLen(len(pb)); cap(e.out) < need {
+	// Sized for this batch: grown for a bigger one, given back after a
+	// burst once batches are small again.
+	if need := s2.MaxEncodedLen(len(pb)); cap(e.out) < need || cap(e.out) > 2*need+64<<10 {
 		e.out = make([]byte, need+need/4)
 	}
 	return s2.EncodeSnappy(e.out[:cap(e.out)], pb)

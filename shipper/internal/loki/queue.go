@@ -21,8 +21,9 @@ type Queue struct {
 	closed bool
 	ready  chan struct{}
 
-	budget budget
-	pool   chan *Batch
+	budget  budget
+	pool    chan *Batch
+	typical int // bytes batches needed lately (moving average), see done
 
 	lagMu   sync.Mutex
 	lagFIFO []int64 // read time of the first entry of every unacknowledged batch
@@ -107,7 +108,14 @@ func (q *Queue) done(b *Batch) {
 		q.lagFIFO = q.lagFIFO[:copy(q.lagFIFO, q.lagFIFO[1:])]
 	}
 	q.lagMu.Unlock()
+	// Buffers are sized for the steady state: after a burst (catching up
+	// on a backlog fills batches to loki.batch_bytes), a batch's buffers
+	// far larger than what batches have needed lately are given back
+	// instead of being kept in the pool for good.
+	used := b.used()
+	q.typical = (7*q.typical + used) / 8
 	b.reset()
+	b.shrink(4*q.typical + 64<<10)
 	select {
 	case q.pool <- b:
 	default:
