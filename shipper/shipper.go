@@ -251,8 +251,8 @@ func (s *Shipper) Run(ctx context.Context) error {
 			s.flushMetrics()
 			s.lastMetrics = now
 		}
-		if progress {
-			continue
+		if progress && (s.tail.More() || s.tail.ScanRequested()) {
+			continue // more to read now; else what comes next is announced
 		}
 		if d := s.lastMetrics.Add(time.Second); d.Before(deadline) {
 			deadline = d

@@ -42,8 +42,14 @@ func (tl *Tailer) ReadRound(now time.Time) (bool, error) {
 	if progress || !more {
 		tl.progress.Store(now.UnixNano())
 	}
+	tl.more = more
 	return progress, nil
 }
+
+// More reports whether the last round left bytes to read (a file stopped
+// at its share of the round, another file of a group waits): reading on
+// at once pays; otherwise the next notification or scan says when.
+func (tl *Tailer) More() bool { return tl.more }
 
 func (tl *Tailer) readFile(t *File) (int, error) {
 	if t.f == nil {

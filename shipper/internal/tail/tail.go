@@ -97,6 +97,7 @@ type Tailer struct {
 	notify     chan struct{}
 	bytesRead  int64 // since TakeBytesRead
 	openFiles  int
+	more       bool // the last reading round left bytes to read
 
 	// For the stall check (other goroutines): when the reader last read
 	// something or found nothing left to read, and how many bytes the
