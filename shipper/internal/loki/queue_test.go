@@ -21,17 +21,17 @@ func TestBuffersShrinkAfterBurst(t *testing.T) {
 		}
 		return b
 	}
-	capacity := func() int {
+	capacity := func() int { // the largest buffer of the pooled batches
+		var pooled []*Batch
+		for len(q.pool) > 0 {
+			pooled = append(pooled, <-q.pool)
+		}
 		n := 0
-		for i := 0; i < cap(q.pool); i++ {
-			select {
-			case b := <-q.pool:
-				defer func() { q.pool <- b }()
-				for _, s := range b.sbuf {
-					n = max(n, cap(s))
-				}
-			default:
+		for _, b := range pooled {
+			for _, s := range b.sbuf {
+				n = max(n, cap(s))
 			}
+			q.pool <- b
 		}
 		return n
 	}
