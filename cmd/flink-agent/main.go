@@ -21,6 +21,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/agent"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/identity"
+	"github.com/flink-agent/flink-agent/internal/urlmask"
 )
 
 // The version and revision come from github.com/prometheus/common/version,
@@ -60,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	cfg, err := opts.load()
 	if err != nil {
-		fmt.Fprintf(stderr, "flink-agent: invalid configuration: %v\n", err)
+		fmt.Fprintf(stderr, "flink-agent: invalid configuration: %v\n", urlmask.Text(err.Error()))
 		return exitConfig
 	}
 	if opts.command == "check-config" {
@@ -91,7 +92,9 @@ func versionString() string {
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
-	ho := &slog.HandlerOptions{Level: level}
+	// Every attribute and message goes through urlmask: no URL the agent
+	// logs (Flink's, Loki's, in net/http's errors) carries credentials.
+	ho := &slog.HandlerOptions{Level: level, ReplaceAttr: urlmask.ReplaceAttr}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}

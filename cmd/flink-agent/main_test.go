@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -113,6 +115,7 @@ func TestFlagsOverrideFileAndAreValidated(t *testing.T) {
 	}{
 		{[]string{"--flink.scrape-interval=0s"}, "flink.scrape_interval: must be a positive duration"},
 		{[]string{"--loki.url=loki:3100"}, `loki.url: invalid URL "loki:3100"`},
+		{[]string{"--loki.url=ftp://u:pw@loki"}, `loki.url: invalid URL "ftp://u:xxxxx@loki"`}, // credentials masked
 		{[]string{"--config.file", "../../examples/flink-agent.yaml", "--log.format=xml"}, `log.format: must be one of logfmt, json, got "xml"`},
 		{[]string{"--no-such-flag"}, "flag provided but not defined: -no-such-flag"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
@@ -305,5 +308,86 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		"--logs.path="+filepath.Join(dir, "*.log"), "--logs.positions-file="+filepath.Join(dir, "p2.json"), "--web.config.file="+bad); code != 1 ||
 		!strings.Contains(stderr, "web.config_file") {
 		t.Errorf("bad web config: exit %d, %s", code, stderr)
+	}
+}
+
+// TestOwnLogCarriesNoCredentials runs the agent at debug level with
+// credentials in the Flink REST URL (user info and a token parameter), in
+// the Loki URL, and in a Loki header, lets the scrape and the push fail
+// (both log their URLs and net/http's errors), and greps everything it
+// printed.
+func TestOwnLogCarriesNoCredentials(t *testing.T) {
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "log")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(logDir, "flink--taskexecutor-0-host.log"),
+		[]byte("2026-11-23 10:00:00,000 INFO  org.apache.flink.runtime.taskexecutor.TaskExecutor [] - Starting.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var sawAuth atomic.Bool
+	flink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, p, ok := r.BasicAuth(); ok && p == "PASS-rest" {
+			sawAuth.Store(true)
+		}
+		http.Error(w, "down for maintenance", http.StatusInternalServerError)
+	}))
+	defer flink.Close()
+	lokiPort, err := testbed.FreePort() // nothing listens: every push fails
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := testbed.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restURL := strings.Replace(flink.URL, "http://", "http://flink:PASS-rest@", 1) + "/?token=TOK-rest"
+	cfg := fmt.Sprintf(`flink:
+  rest_url: %q
+logs:
+  paths: [%q]
+  positions_file: %q
+loki:
+  url: "http://loki:PASS-loki@%s/?token=TOK-loki&tenant=t1"
+  headers: {X-Scope-Secret: HDR-secret}
+  min_backoff: 100ms
+  max_backoff: 200ms
+dogstatsd: {address: ""}
+log: {level: debug}
+web: {listen_address: %q}
+`, restURL, filepath.Join(logDir, "*.log"), filepath.Join(dir, "positions.json"), testbed.Addr(lokiPort), testbed.Addr(port))
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := testbed.StartProc("flink-agent", dir, nil, agentBin, "--config.file", cfgPath, "--shutdown.timeout=2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := testbed.WaitFor(ctx, p, 100*time.Millisecond, func(context.Context) error {
+		if out := p.Tail(1 << 20); !strings.Contains(out, "Loki push failed") || !strings.Contains(out, "Flink REST scrape failed") {
+			return errors.New("no failed scrape and push logged yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Signal(syscall.SIGTERM)
+	_ = p.Wait(ctx)
+	out := p.Tail(1 << 20)
+	for _, secret := range []string{"PASS-rest", "TOK-rest", "PASS-loki", "TOK-loki", "HDR-secret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the agent logged %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "flink:xxxxx@") || !strings.Contains(out, "token=xxxxx") {
+		t.Errorf("the URLs were not logged (masked) at all, so this test proves nothing:\n%s", out)
+	}
+	if !sawAuth.Load() {
+		t.Error("the REST URL's user info did not reach Flink as basic auth")
 	}
 }

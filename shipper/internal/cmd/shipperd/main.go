@@ -24,6 +24,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/httpclient"
 	"github.com/flink-agent/flink-agent/internal/identity"
+	"github.com/flink-agent/flink-agent/internal/urlmask"
 	"github.com/flink-agent/flink-agent/shipper"
 )
 
@@ -91,7 +92,7 @@ func main() {
 
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(*logLevel))
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl, ReplaceAttr: urlmask.ReplaceAttr}))
 	if err := cfg.Validate(); err != nil {
 		log.Error("invalid configuration", "err", err)
 		os.Exit(2)
