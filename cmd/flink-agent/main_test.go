@@ -369,7 +369,7 @@ web: {listen_address: %q}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := testbed.WaitFor(ctx, p, 100*time.Millisecond, func(context.Context) error {
-		if out := p.Tail(1 << 20); !strings.Contains(out, "Loki push failed") || !strings.Contains(out, "Flink REST scrape failed") {
+		if out := p.Tail(1 << 20); !strings.Contains(out, "Loki push failing") || !strings.Contains(out, "Flink REST scrape failed") {
 			return errors.New("no failed scrape and push logged yet")
 		}
 		return nil

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flink-agent/flink-agent/internal/backoff"
+	"github.com/flink-agent/flink-agent/internal/condition"
 	"github.com/flink-agent/flink-agent/shipper/internal/positions"
 )
 
@@ -42,12 +43,17 @@ type Sender struct {
 	acked func() // after a batch's files were acknowledged
 
 	loggedReject map[string]bool // each rejection reason is logged once
+	// failing and dropping are logged when they start and when the next
+	// push is delivered, with how many attempts failed or batches went.
+	failing, dropping *condition.Warning
 }
 
 // NewSender pushes q's batches through c; acked is called after each
 // batch's positions moved.
 func NewSender(c *Client, q *Queue, s SendSettings, obs Observer, log *slog.Logger, acked func()) *Sender {
-	return &Sender{c: c, q: q, s: s, obs: obs, log: log, acked: acked, loggedReject: map[string]bool{}}
+	return &Sender{c: c, q: q, s: s, obs: obs, log: log, acked: acked, loggedReject: map[string]bool{},
+		failing:  condition.New(log, "Loki push failing; retrying with backoff (reading pauses when logs.max_buffer_bytes is reached)"),
+		dropping: condition.New(log, "Loki push failed loki.max_retries times; dropping batches")}
 }
 
 // Run pushes batches until the queue is closed and empty. After ctx ends
@@ -69,19 +75,17 @@ func (s *Sender) deliver(ctx context.Context, enc *encoder, b *Batch) {
 	body := enc.encode(b)
 	bo := backoff.Backoff{Min: s.s.MinBackoff, Max: s.s.MaxBackoff}
 	n := len(b.marks)
-	var failingSince time.Time
-	var lastLog time.Time
 	for attempt := 1; ; attempt++ {
 		r := s.c.Push(ctx, body)
 		switch r.Outcome {
 		case Delivered:
 			s.obs.Delivered(n)
-			if !failingSince.IsZero() {
-				s.log.Info("Loki push succeeded again", "failed_for", time.Since(failingSince).Round(time.Millisecond), "attempts", attempt)
-			}
+			s.failing.OK()
+			s.dropping.OK()
 			s.ack(b)
 			return
 		case Rejected:
+			s.failing.OK()
 			rejected := r.Ignored
 			if rejected < 0 || rejected > n {
 				rejected = n
@@ -99,12 +103,9 @@ func (s *Sender) deliver(ctx context.Context, enc *encoder, b *Batch) {
 			return
 		}
 		s.obs.Retrying(r.Reason)
-		if failingSince.IsZero() {
-			failingSince = time.Now()
-		}
 		if limit := s.s.MaxRetries; limit > 0 && attempt > limit {
 			s.obs.Dropped(n)
-			s.log.Error("Loki push failed too often; dropping the batch (loki.max_retries)", "entries", n, "attempts", attempt, "err", r.Err)
+			s.dropping.Fail("entries", n, "attempts", attempt, "err", r.Err)
 			s.ack(b)
 			return
 		}
@@ -112,11 +113,7 @@ func (s *Sender) deliver(ctx context.Context, enc *encoder, b *Batch) {
 		if r.RetryAfter > wait {
 			wait = min(r.RetryAfter, max(bo.Max, wait))
 		}
-		if lastLog.IsZero() || time.Since(lastLog) >= time.Minute {
-			lastLog = time.Now()
-			s.log.Warn("Loki push failed; retrying (reading pauses when logs.max_buffer_bytes is reached)",
-				"reason", r.Reason, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", r.Err)
-		}
+		s.failing.Fail("reason", r.Reason, "retry_in", wait.Round(time.Millisecond), "err", r.Err)
 		if !backoff.Wait(ctx, wait) {
 			return
 		}
