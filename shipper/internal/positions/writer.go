@@ -72,7 +72,7 @@ func unframe(b []byte) ([]byte, bool) {
 	}
 	var crc uint32
 	var n int
-	if _, err := fmt.Sscanf(string(b[:22]), "%08x %d", &crc, &n); err != nil || n < 0 || 23+n > len(b) {
+	if _, err := fmt.Sscanf(string(b[:22]), "%08x %d", &crc, &n); err != nil || n < 0 || n > len(b)-23 { // not 23+n: it can overflow
 		return nil, false
 	}
 	body := b[23 : 23+n]
