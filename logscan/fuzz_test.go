@@ -1,0 +1,78 @@
+package logscan
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// corpusEvents seeds a fuzz target with the lines of logscan's corpus (real
+// and synthetic Flink, S3A, EMRFS and AWS SDK logs), a few hundred bytes
+// each.
+func corpusEvents(f *testing.F) {
+	files, _ := filepath.Glob("testdata/corpus/*/*.log")
+	if len(files) == 0 {
+		f.Fatal("no corpus in testdata/corpus")
+	}
+	for _, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, l := range bytes.Split(b, []byte("\n")) {
+			if bytes.Contains(l, []byte("heckpoint")) || bytes.Contains(l, []byte("xception")) || bytes.Contains(l, []byte("switched")) {
+				f.Add(bytes.Clone(l))
+			}
+		}
+	}
+}
+
+// FuzzLifecycle: any event is a lifecycle event, none, or an unrecognised
+// form, without a panic; what is parsed out of it is in it.
+func FuzzLifecycle(f *testing.F) {
+	corpusEvents(f)
+	f.Fuzz(func(t *testing.T, ev []byte) {
+		var lc Lifecycle
+		kind, _, ok := parseLifecycle(ev, &lc)
+		if kind >= numKinds {
+			t.Fatalf("kind %d", kind)
+		}
+		if !ok || kind == KindNone {
+			return
+		}
+		for _, s := range []string{lc.JobID, lc.Task, lc.Location, lc.JobName, lc.From, lc.To} {
+			if !bytes.Contains(ev, []byte(s)) {
+				t.Fatalf("%q is not in %q", s, ev)
+			}
+		}
+		if lc.CheckpointID < -1 {
+			t.Fatalf("checkpoint id %d from %q", lc.CheckpointID, ev)
+		}
+	})
+}
+
+// FuzzThrottle: any event is S3 throttling or not, without a panic; the
+// bucket is part of the event and the operation one of the known names.
+func FuzzThrottle(f *testing.F) {
+	corpusEvents(f)
+	known := map[string]bool{"": true}
+	for _, op := range operations {
+		known[op] = true
+	}
+	for _, op := range s3aOperations {
+		known[op] = true
+	}
+	f.Fuzz(func(t *testing.T, ev []byte) {
+		var th Throttle
+		if !detectThrottle(ev, &th) {
+			return
+		}
+		if len(th.Bucket) > 0 && !bytes.Contains(ev, th.Bucket) {
+			t.Fatalf("bucket %q is not in %q", th.Bucket, ev)
+		}
+		if !known[th.Operation] || th.Form == "" {
+			t.Fatalf("operation %q form %q from %q", th.Operation, th.Form, ev)
+		}
+	})
+}

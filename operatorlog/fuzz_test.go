@@ -1,0 +1,42 @@
+package operatorlog
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzOperatorLine: any line is the operator's layout or not, and a
+// recognised trouble or not, without a panic; what is parsed lies in the
+// line, and a trouble names a resource only from it.
+func FuzzOperatorLine(f *testing.F) {
+	files, _ := filepath.Glob("testdata/corpus/*/*.log")
+	if len(files) == 0 {
+		f.Fatal("no corpus in testdata/corpus")
+	}
+	for _, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, l := range bytes.Split(b, []byte("\n")) {
+			f.Add(bytes.Clone(l))
+		}
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var h Header
+		if !ParseHeader(line, &h) {
+			return
+		}
+		for _, part := range [][]byte{h.Logger, h.Level, h.Namespace, h.Name, h.Message} {
+			if !bytes.Contains(line, part) {
+				t.Fatalf("%q is not in %q", part, line)
+			}
+		}
+		tr, ok := Recognize(&h)
+		if ok && (!bytes.Contains(line, []byte(tr.Namespace)) || !bytes.Contains(line, []byte(tr.Name))) {
+			t.Fatalf("resource %s/%s is not in %q", tr.Namespace, tr.Name, line)
+		}
+	})
+}
