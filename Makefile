@@ -22,7 +22,7 @@ LDFLAGS := -s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision
 BUILD_OUT ?= bin/flink-agent
 GO_TEST_TIMEOUT ?= 60m
 
-.PHONY: all build tools test test-compat test-loss test-unit bench bench-compare bench-footprint demo lint docker capture-fixtures clean help
+.PHONY: all build tools test test-compat test-loss test-unit fuzz bench bench-compare bench-footprint demo lint docker capture-fixtures clean help
 
 all: lint build test
 
@@ -37,9 +37,14 @@ tools: ## install test-bed tools into $FLINK_AGENT_CACHE (Flink 1.20 and the new
 
 # The filter keeps test names, results and t.Log lines (where the integration
 # tests print what they measured) and drops the rest of -v's chatter.
-test: tools lint ## golangci-lint, go vet, gofmt, and every test, real components included (the CI command)
+test: tools lint ## golangci-lint, go vet, gofmt, every test, real components included, and 5 s of each fuzz target (the CI command)
 	go test -count=1 -v -timeout $(GO_TEST_TIMEOUT) ./... 2>&1 | tee $(FLINK_AGENT_CACHE)/last-test.log | \
 		grep --line-buffered -E '^(=== RUN|\s*--- (PASS|FAIL|SKIP)|ok |FAIL|panic:|\s+\S+\.go:[0-9]+: )' | grep -v '^=== RUN'
+	scripts/fuzz.sh 5s
+
+FUZZTIME ?= 1m
+fuzz: ## every Go fuzz target for $(FUZZTIME) each (make test runs each for 5s)
+	scripts/fuzz.sh $(FUZZTIME)
 
 test-compat: tools ## the collector and the log analysis on every Flink of testbed/flink-versions.txt, with a table
 	FLINK_VERSIONS=all scripts/tools.sh flink job

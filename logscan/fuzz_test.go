@@ -8,21 +8,32 @@ import (
 )
 
 // corpusEvents seeds a fuzz target with the lines of logscan's corpus (real
-// and synthetic Flink, S3A, EMRFS and AWS SDK logs), a few hundred bytes
-// each.
-func corpusEvents(f *testing.F) {
+// and synthetic Flink, S3A, EMRFS and AWS SDK logs) that carry one of
+// literal, each different.
+func corpusEvents(f *testing.F, literal ...string) {
 	files, _ := filepath.Glob("testdata/corpus/*/*.log")
 	if len(files) == 0 {
 		f.Fatal("no corpus in testdata/corpus")
 	}
+	seen := map[string]bool{}
 	for _, path := range files {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			f.Fatal(err)
 		}
 		for _, l := range bytes.Split(b, []byte("\n")) {
-			if bytes.Contains(l, []byte("heckpoint")) || bytes.Contains(l, []byte("xception")) || bytes.Contains(l, []byte("switched")) {
-				f.Add(bytes.Clone(l))
+			// The same form differs in its ids and times only.
+			form := string(bytes.Map(func(r rune) rune {
+				if r >= '0' && r <= '9' || r >= 'a' && r <= 'f' {
+					return '0'
+				}
+				return r
+			}, l))
+			for _, lit := range literal {
+				if bytes.Contains(l, []byte(lit)) && !seen[form] {
+					seen[form] = true
+					f.Add(bytes.Clone(l))
+				}
 			}
 		}
 	}
@@ -31,7 +42,7 @@ func corpusEvents(f *testing.F) {
 // FuzzLifecycle: any event is a lifecycle event, none, or an unrecognised
 // form, without a panic; what is parsed out of it is in it.
 func FuzzLifecycle(f *testing.F) {
-	corpusEvents(f)
+	corpusEvents(f, "job ", "Job ", "global failure")
 	f.Fuzz(func(t *testing.T, ev []byte) {
 		var lc Lifecycle
 		kind, _, ok := parseLifecycle(ev, &lc)
@@ -55,7 +66,7 @@ func FuzzLifecycle(f *testing.F) {
 // FuzzThrottle: any event is S3 throttling or not, without a panic; the
 // bucket is part of the event and the operation one of the known names.
 func FuzzThrottle(f *testing.F) {
-	corpusEvents(f)
+	corpusEvents(f, "SlowDown", "Slow Down", "educe your request rate", "Throttled", "429", "Too")
 	known := map[string]bool{"": true}
 	for _, op := range operations {
 		known[op] = true
