@@ -73,6 +73,16 @@ func Decode(raw []byte, cfg *Config, lookup func(string) (string, bool)) error {
 		}
 		return &Error{Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
+	// One file is one configuration: a second document (after "---")
+	// would be silently ignored.
+	var second yaml.Node
+	if err := dec.Decode(&second); !errors.Is(err, io.EOF) {
+		line := 0
+		if err == nil && len(second.Content) > 0 {
+			line = second.Content[0].Line
+		}
+		return &Error{Line: line, Key: "(top level)", Msg: "a second YAML document: one file holds one configuration"}
+	}
 	if len(doc.Content) == 0 {
 		return nil
 	}
@@ -100,8 +110,15 @@ func decodeNode(n *yaml.Node, v reflect.Value, path string, lines map[string]int
 		if n.Kind != yaml.MappingNode {
 			return &Error{Line: n.Line, Key: keyName(path), Msg: "expected a mapping"}
 		}
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
+			if first, dup := seen[k.Value]; dup {
+				// yaml.v3 keeps the last one; which one the user meant is
+				// anyone's guess.
+				return &Error{Line: k.Line, Key: join(path, k.Value), Msg: fmt.Sprintf("duplicate key (first set at line %d)", first)}
+			}
+			seen[k.Value] = k.Line
 			f, ok := fieldByTag(v, k.Value)
 			if !ok {
 				return &Error{Line: k.Line, Key: join(path, k.Value), Msg: "unknown key (valid: " + strings.Join(tags(v.Type()), ", ") + ")"}
