@@ -21,6 +21,16 @@ var cases = []chaosCase{
 	{"credentials in the agent's own log", caseOwnLog},
 }
 
+// restCases join cases as the collector's bounds land.
+var restCases = []chaosCase{
+	{"REST: 200 MB answer", caseHugeAnswer},
+	{"REST: gzip bomb (1 GiB inflated)", caseGzipBomb},
+	{"REST: counts.failed = MinInt64", caseCounterMinInt64},
+	{"REST: 10,000 running jobs", caseManyJobs},
+	{"REST: 1 MB job names", caseLongNames},
+	{"check-config: run-time breakers", caseCheckConfig},
+}
+
 // secretForms are the forms a tester tried (the eleven the old rules
 // missed first), each with the part that must never reach Loki.
 var secretForms = []struct{ line, secret string }{

@@ -69,7 +69,8 @@ type chaosCase struct {
 }
 
 // TestChaos runs every case, one after another (their RSS is measured
-// alone), and prints the table.
+// alone), and prints the table. CHAOS_CASE=<regexp> runs only the cases
+// whose names match.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs Loki (make tools); skipped with -short")
@@ -89,8 +90,16 @@ func TestChaos(t *testing.T) {
 	defer loki.Stop()
 	e.loki = loki
 
+	only := regexp.MustCompile(os.Getenv("CHAOS_CASE")) // a subset, while working on one
 	var results []*result
-	for _, c := range cases {
+	all := cases
+	if os.Getenv("CHAOS_PENDING") != "" {
+		all = append(all, restCases...) // not passing yet: the before figures
+	}
+	for _, c := range all {
+		if !only.MatchString(c.name) {
+			continue
+		}
 		r := &result{name: c.name}
 		start := time.Now()
 		c.run(e, r)
