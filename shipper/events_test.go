@@ -116,14 +116,25 @@ func TestLogMetrics(t *testing.T) {
 	want := `
 # HELP flink_agent_redactions_total Secrets removed from log events before shipping, by rule.
 # TYPE flink_agent_redactions_total counter
+flink_agent_redactions_total{rule="api_key"} 0
+flink_agent_redactions_total{rule="authorization"} 0
 flink_agent_redactions_total{rule="aws_access_key_id"} 0
 flink_agent_redactions_total{rule="aws_secret_access_key"} 0
+flink_agent_redactions_total{rule="azure_account_key"} 0
 flink_agent_redactions_total{rule="bearer_token"} 0
+flink_agent_redactions_total{rule="github_token"} 0
+flink_agent_redactions_total{rule="gitlab_token"} 0
+flink_agent_redactions_total{rule="google_api_key"} 0
+flink_agent_redactions_total{rule="jwt"} 0
 flink_agent_redactions_total{rule="password"} 1
 flink_agent_redactions_total{rule="private_key"} 0
 flink_agent_redactions_total{rule="s3_access_key"} 0
 flink_agent_redactions_total{rule="s3_secret_key"} 1
 flink_agent_redactions_total{rule="s3a_secret_key"} 0
+flink_agent_redactions_total{rule="secret"} 0
+flink_agent_redactions_total{rule="signature"} 0
+flink_agent_redactions_total{rule="slack_token"} 0
+flink_agent_redactions_total{rule="token"} 0
 flink_agent_redactions_total{rule="url_password"} 0
 # HELP flink_log_exceptions_total Log events carrying a stack trace, by top-level exception class (at most 100 classes, then "other").
 # TYPE flink_log_exceptions_total counter
