@@ -279,7 +279,7 @@ func (w *writer) write(t *testing.T, path string, msgs ...string) {
 	w.mu.Lock()
 	for _, m := range msgs {
 		id := idRE.FindStringSubmatch(m)
-		if id == nil || w.ids[id[1]] {
+		if len(id) < 2 || w.ids[id[1]] {
 			w.mu.Unlock()
 			t.Fatalf("%q has no chaosid of its own", m)
 		}

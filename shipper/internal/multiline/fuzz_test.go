@@ -55,9 +55,9 @@ func FuzzGrouper(f *testing.F) {
 		f.Add([]byte(s), true, uint16(64), uint8(7))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, json bool, maxEvent uint16, piece uint8) {
-		max := 16 + int(maxEvent)%4096
+		limit := 16 + int(maxEvent)%4096
 		start := config.Default().Logs.Multiline.StartPattern.Regexp
-		p := New(Settings{JSON: json, StartPattern: start, MaxEventBytes: max, Location: time.UTC})
+		p := New(Settings{JSON: json, StartPattern: start, MaxEventBytes: limit, Location: time.UTC})
 		var lines, events int
 		var lastEnd int64
 		valid := utf8.Valid(data)
@@ -65,8 +65,8 @@ func FuzzGrouper(f *testing.F) {
 			events++
 			lines += ev.Lines
 			const marker = len(" … [truncated by flink-agent: 18446744073709551615 bytes dropped]")
-			if len(ev.Text) > max+marker {
-				t.Fatalf("event of %d bytes, cap %d", len(ev.Text), max)
+			if len(ev.Text) > limit+marker {
+				t.Fatalf("event of %d bytes, cap %d", len(ev.Text), limit)
 			}
 			if valid && !utf8.Valid(ev.Text) {
 				t.Fatalf("invalid UTF-8 out of valid input: %q", ev.Text)
