@@ -238,7 +238,10 @@ func (tl *Tailer) scan(full bool) {
 			} else {
 				tl.log.Warn("log file truncated and no copy of its content found; continuing at its start", "file", t.path, "read", t.readOff)
 			}
-			t.state, t.gone = stDone, true
+			// Detached from the inode, which the file that replaced
+			// it holds: a scan must not find it there again and take
+			// the new content for its own.
+			t.state, t.gone, t.id = stDone, true, devIno{}
 			tl.finishing = append(tl.finishing, t)
 		case stCopy:
 			// Until the original is truncated (and t takes over) or

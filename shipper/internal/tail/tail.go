@@ -289,7 +289,10 @@ func (tl *Tailer) group(gpath string) *group {
 
 // newFile is a file of group g at path, with its Sink.
 func (tl *Tailer) newFile(g *group, path string, suffix int, id devIno) *File {
-	t := &File{g: g, path: path, suffix: suffix, id: id}
+	// Idle from now, not since the epoch: a file that reads nothing at
+	// first (truncated again as it was opened) is no candidate for
+	// closing until close_inactive has passed.
+	t := &File{g: g, path: path, suffix: suffix, id: id, lastData: tl.now}
 	t.sink = tl.newSink(t)
 	return t
 }
