@@ -13,12 +13,17 @@ import (
 	"time"
 )
 
-// cases are run in this order. The file cases (symlinks, FIFOs, thousands
-// of files, truncation, renames, unreadable files) join as the tail
-// package lands them.
+// cases are run in this order.
 var cases = []chaosCase{
 	{"redaction: 40 secret forms", caseRedaction},
 	{"credentials in the agent's own log", caseOwnLog},
+	{"symlink to /etc/shadow and to credentials", caseSymlinkOutside},
+	{"symlink flipped file/FIFO every 7 ms", caseSymlinkFIFO},
+	{"5,000 files", caseThousandsOfFiles},
+	{"20 truncates, 20 delete/recreates", caseTruncateRecreate},
+	{"renamed out of the glob 4 s and back", caseRenamedOutAndBack},
+	{"one file under three names", caseTwoPaths},
+	{"unreadable file", caseUnreadable},
 }
 
 // restCases join cases as the collector's bounds land.
@@ -146,7 +151,7 @@ func caseOwnLog(e *env, r *result) {
 	push := strings.Replace(gate.URL, "http://", "http://tenant:chaosLokiPass@", 1) + "/?token=chaosLokiToken"
 	cfg := strings.Replace(e.baseConfig(name, dir), `rest_url: ""`, fmt.Sprintf("rest_url: %q\n  scrape_interval: 2s", rest), 1)
 	cfg = strings.Replace(cfg, fmt.Sprintf("url: %q", e.loki.URL()), fmt.Sprintf("url: %q\n  headers: {X-Chaos-Secret: chaosHeaderValue}\n  min_backoff: 200ms\n  max_backoff: 1s", push), 1)
-	cfg += "log:\n  level: debug\n"
+	cfg = strings.Replace(cfg, "level: "+logLevel(), "level: debug", 1)
 	a := e.startAgent(name, dir, cfg)
 	w := newWriter()
 	w.canary(e.t, dir, name, 100) // 2 s, Loki refusing

@@ -109,9 +109,9 @@ func TestChaos(t *testing.T) {
 		results = append(results, r)
 		t.Logf("case %s: %s in %v", c.name, r.verdict(), time.Since(start).Round(100*time.Millisecond))
 	}
-	t.Logf("%-34s %8s %9s %5s %9s  %s", "case", "written", "delivered", "dups", "peak RSS", "verdict")
+	t.Logf("%-42s %8s %9s %5s %9s  %s", "case", "written", "delivered", "dups", "peak RSS", "verdict")
 	for _, r := range results {
-		t.Logf("%-34s %8d %9d %5d %9s  %s", r.name, r.written, r.delivered, r.dups, mib(r.peakRSS), r.verdict())
+		t.Logf("%-42s %8d %9d %5d %9s  %s", r.name, r.written, r.delivered, r.dups, mib(r.peakRSS), r.verdict())
 		if len(r.problems) > 0 {
 			t.Errorf("%s: %s", r.name, r.verdict())
 		}
@@ -133,6 +133,12 @@ type agent struct {
 // GOMEMLIMIT=128MiB, and waits for /readyz.
 func (e *env) startAgent(name, dir, cfg string, args ...string) *agent {
 	e.t.Helper()
+	return e.startAgentAs(nil, e.bin, name, dir, cfg, args...)
+}
+
+// startAgentAs is startAgent with the binary bin run as cred's user.
+func (e *env) startAgentAs(cred *syscall.Credential, bin, name, dir, cfg string, args ...string) *agent {
+	e.t.Helper()
 	port, err := testbed.FreePort()
 	if err != nil {
 		e.t.Fatal(err)
@@ -142,8 +148,8 @@ func (e *env) startAgent(name, dir, cfg string, args ...string) *agent {
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
-	a.proc, err = testbed.StartProc("flink-agent", dir, []string{"GOMEMLIMIT=128MiB", "FLINK_CLUSTER=chaos", "POD_NAMESPACE=" + name},
-		e.bin, append([]string{"--config.file", path, "--web.listen-address", a.addr}, args...)...)
+	a.proc, err = testbed.StartProcAs("flink-agent", dir, []string{"GOMEMLIMIT=128MiB", "FLINK_CLUSTER=chaos", "POD_NAMESPACE=" + name},
+		cred, bin, append([]string{"--config.file", path, "--web.listen-address", a.addr}, args...)...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -173,7 +179,19 @@ loki:
   external_labels: {chaos_case: %q}
 dogstatsd:
   address: ""
-`, filepath.Join(dir, "log", "*.log"), filepath.Join(dir, "positions.json"), e.loki.URL(), name)
+log:
+  level: %s
+`, filepath.Join(dir, "log", "*.log"), filepath.Join(dir, "positions.json"), e.loki.URL(), name, logLevel())
+}
+
+// logLevel is the agents' log level: debug with CHAOS_DEBUG set (each
+// agent's output is <dir>/<case>/flink-agent.out, kept with -test.work…
+// or printed by a failing case).
+func logLevel() string {
+	if os.Getenv("CHAOS_DEBUG") != "" {
+		return "debug"
+	}
+	return "info"
 }
 
 func (a *agent) get(ctx context.Context, path string) (string, error) {
@@ -329,6 +347,7 @@ func (e *env) deliveries(name string, w *writer, r *result, wait time.Duration) 
 		time.Sleep(250 * time.Millisecond)
 	}
 	seen := map[string]int{}
+	r.delivered, r.dups = 0, 0
 	for _, en := range got {
 		if id := idRE.FindStringSubmatch(en.Line); id != nil {
 			seen[id[1]]++

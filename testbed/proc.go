@@ -30,6 +30,12 @@ type Proc struct {
 
 // StartProc starts name with args, its output going to logDir/<name>.out.
 func StartProc(name, logDir string, env []string, bin string, args ...string) (*Proc, error) {
+	return StartProcAs(name, logDir, env, nil, bin, args...)
+}
+
+// StartProcAs is StartProc under another user (nil: this process's), e.g.
+// to see what permission bits do, which root ignores.
+func StartProcAs(name, logDir string, env []string, cred *syscall.Credential, bin string, args ...string) (*Proc, error) {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -41,7 +47,7 @@ func StartProc(name, logDir string, env []string, bin string, args ...string) (*
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		out.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
