@@ -1,6 +1,7 @@
 package multiline
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -42,6 +43,9 @@ func TestJSONTopLevelKeys(t *testing.T) {
 		if err := g.Line([]byte(tc.line), int64(len(tc.line)+1), false); err != nil {
 			t.Fatal(err)
 		}
+		if err := g.Flush(); err != nil { // the idle flush, for a line that does not end an object
+			t.Fatal(err)
+		}
 		if len(got) != 1 {
 			t.Fatalf("%s: %d events", tc.line, len(got))
 		}
@@ -50,6 +54,31 @@ func TestJSONTopLevelKeys(t *testing.T) {
 			t.Errorf("%s:\n got level %v logger %q thread %q time %d end %d\nwant level %v logger %q thread %q time %d",
 				tc.line, ev.Level, ev.Logger, ev.Thread, ev.Time, ev.End, tc.level, tc.logger, tc.thread, tc.time)
 		}
+	}
+}
+
+// TestJSONLineInPieces: a record longer than the read buffer comes in
+// pieces; it is one event, parsed whole, and a line ending an object is
+// handed on at once.
+func TestJSONLineInPieces(t *testing.T) {
+	var got []Event
+	var texts []string
+	p := New(Settings{JSON: true, MaxEventBytes: 1 << 20, Location: time.UTC})
+	g := p.Grouper(func(ev *Event) error {
+		got, texts = append(got, *ev), append(texts, string(ev.Text))
+		return nil
+	}, nil)
+	long := `{"level":"WARN","message":"` + strings.Repeat("é", 100) + `","logger":"org.Foo"}`
+	for i, piece := range []string{long[:11], long[11:51], long[51:]} { // the second cut splits an é
+		if err := g.Line([]byte(piece), int64(i), i > 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 1 || texts[0] != long || got[0].Level != LevelWarn || got[0].Logger != "org.Foo" {
+		t.Fatalf("%d events %q, level %v logger %q", len(got), texts, got[0].Level, got[0].Logger)
+	}
+	if err := g.Line([]byte(`{"level":"INFO"}`), 99, false); err != nil || len(got) != 2 {
+		t.Fatalf("a whole record was not handed on at once: %d events, %v", len(got), err)
 	}
 }
 

@@ -123,17 +123,38 @@ func (g *Grouper) Flush() error {
 // Line takes one line (without its newline) ending at file offset end;
 // join: it is the next piece of a line longer than the read buffer.
 func (g *Grouper) Line(line []byte, end int64, join bool) error {
+	p := g.p
 	if join {
-		g.add(line, end, false)
+		if g.lines == 0 {
+			// The rest of a line whose start was completed already (by
+			// the idle flush between two pieces): an event of its own,
+			// not lost.
+			g.start(line, end, false)
+		} else {
+			g.add(line, end, false)
+		}
+		if p.json && jsonComplete(line) {
+			return g.flush()
+		}
 		return nil
 	}
-	p := g.p
 	if p.json {
+		// A line is an event. One that does not end a JSON object may be
+		// the first piece of a longer line: it waits for its pieces, the
+		// next line or the idle flush, so a record is never cut in two.
+		if g.lines > 0 {
+			if err := g.flush(); err != nil {
+				return err
+			}
+		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			return nil
 		}
 		g.start(line, end, false)
-		return g.flush()
+		if jsonComplete(line) {
+			return g.flush()
+		}
+		return nil
 	}
 	var start bool
 	if p.startRE == nil {
@@ -182,8 +203,7 @@ func (g *Grouper) start(line []byte, end int64, start bool) {
 	g.ts = 0
 	g.hdr = header{}
 	if g.p.json {
-		g.ts = g.p.parseJSON(g.ev, &g.hdr)
-		return
+		return // parsed when complete (flush)
 	}
 	if start && isLog4jTime(g.ev) {
 		if ts, ok := g.p.ts.parse(g.ev); ok {
@@ -225,8 +245,18 @@ func (g *Grouper) add(line []byte, end int64, newline bool) {
 	g.dropped += need
 }
 
+// jsonComplete reports whether a line (or its last piece) ends a JSON
+// object.
+func jsonComplete(b []byte) bool {
+	b = bytes.TrimRight(b, " \t\r")
+	return len(b) > 0 && b[len(b)-1] == '}'
+}
+
 // flush hands the event on and starts afresh.
 func (g *Grouper) flush() error {
+	if g.p.json {
+		g.ts = g.p.parseJSON(g.ev, &g.hdr)
+	}
 	if g.dropped > 0 {
 		g.ev = append(g.ev, " … [truncated by flink-agent: "...)
 		g.ev = strconv.AppendInt(g.ev, int64(g.dropped), 10)
