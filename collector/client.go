@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +12,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flink-agent/flink-agent/internal/condition"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/httpclient"
 )
@@ -48,9 +47,10 @@ type decodeError struct {
 func (e *decodeError) Error() string { return "decode " + e.route + ": " + e.err.Error() }
 func (e *decodeError) Unwrap() error { return e.err }
 
-// client is the Flink REST client: bounded bodies, gzip (the transport asks
-// for it and inflates), TLS/mTLS, basic auth, a user agent, and per-route
-// request and decode-error counts.
+// client is the Flink REST client: bounded bodies decoded while they are
+// read (stream.go), gzip (the transport asks for it and inflates), TLS/mTLS,
+// basic auth, a user agent, and per-route request, decode-error and
+// invalid-value counts. Safe for concurrent use.
 type client struct {
 	base      string
 	hc        *http.Client
@@ -59,16 +59,10 @@ type client struct {
 
 	requests     *prometheus.CounterVec
 	decodeErrors *prometheus.CounterVec
+	invalid      *prometheus.CounterVec
 	log          *slog.Logger
-
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	warned map[string]bool // routes whose bad body was logged, until they recover
+	unusable     *condition.Set[string] // by route: logged when it starts and ends
 }
-
-// bufKeep is the largest read buffer kept between scrapes; a rare large body
-// does not pin max_response_bytes of memory forever.
-const bufKeep = 4 << 20
 
 func newClient(f config.Flink, userAgent string, log *slog.Logger) (*client, error) {
 	u, err := url.Parse(f.RestURL)
@@ -87,7 +81,11 @@ func newClient(f config.Flink, userAgent string, log *slog.Logger) (*client, err
 		maxBytes:  int64(f.MaxResponseBytes),
 		userAgent: userAgent,
 		log:       log,
-		warned:    map[string]bool{},
+		unusable:  condition.NewSet[string](log, "unusable Flink REST answers (counted in flink_rest_decode_errors_total)", "endpoint"),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flink_rest_invalid_values_total",
+			Help: "Values in Flink REST answers that cannot be true (a negative count, a counter jumping further than time allows, more elements than any cluster has), dropped instead of used.",
+		}, []string{"field"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flink_rest_requests_total",
 			Help: "Requests to the Flink REST API by route template and HTTP status code (error, timeout: no answer).",
@@ -127,66 +125,72 @@ func (c *client) get(ctx context.Context, route, path string, v any) error {
 		return fmt.Errorf("GET %s: HTTP %d: %s", path, resp.StatusCode, bytes.TrimSpace(msg))
 	}
 
-	body := io.Reader(resp.Body)
+	conn := &connReader{r: resp.Body}
+	body := io.Reader(conn)
 	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-		zr, err := gzip.NewReader(resp.Body)
-		if err != nil {
+		zr, err := gzip.NewReader(conn)
+		if err != nil && conn.err == nil {
 			c.count(route, strconv.Itoa(resp.StatusCode))
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			return c.bad(route, fmt.Errorf("gzip: %w", err), nil)
+			return c.bad(route, fmt.Errorf("gzip: %w", err))
 		}
-		defer zr.Close()
-		body = zr // the limit below applies to the inflated body
+		if err == nil {
+			defer zr.Close()
+			body = zr // the limit below applies to the inflated body
+		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.buf.Reset()
-	n, err := c.buf.ReadFrom(io.LimitReader(body, c.maxBytes+1))
-	defer func() {
-		if c.buf.Cap() > bufKeep {
-			c.buf = bytes.Buffer{}
-		}
-	}()
-	if err != nil {
+	var dropped int
+	if conn.err == nil {
+		// What is kept may cost half the byte bound; its strings come
+		// out of the other half.
+		dropped, err = decodeStream(&limitReader{r: body, n: c.maxBytes}, v, c.maxBytes/2)
+	}
+	if conn.err != nil {
 		// The answer began but did not finish: a slow or cut body.
-		c.count(route, transportCode(ctx, err))
-		return fmt.Errorf("GET %s: reading body: %w", path, err)
+		c.count(route, transportCode(ctx, conn.err))
+		return fmt.Errorf("GET %s: reading body: %w", path, conn.err)
 	}
 	c.count(route, strconv.Itoa(resp.StatusCode))
-	if n > c.maxBytes {
-		return c.bad(route, fmt.Errorf("body larger than flink.max_response_bytes (%d bytes)", c.maxBytes), nil)
+	if dropped > 0 {
+		c.invalid.WithLabelValues("array_elements").Add(float64(dropped))
 	}
-	if err := json.Unmarshal(c.buf.Bytes(), v); err != nil {
-		return c.bad(route, err, c.buf.Bytes())
+	switch {
+	case errors.Is(err, errTooLarge):
+		return c.bad(route, fmt.Errorf("%w (%d bytes)", errTooLarge, c.maxBytes))
+	case err != nil:
+		return c.bad(route, err)
 	}
-	if c.warned[route] {
-		delete(c.warned, route)
-		c.log.Info("Flink REST answers are readable again", "endpoint", route)
-	}
+	c.unusable.OK(route)
 	return nil
 }
 
-// bad counts an unusable body and logs the first of a run per route.
-func (c *client) bad(route string, err error, body []byte) error {
-	c.decodeErrors.WithLabelValues(route).Inc()
-	if !c.warned[route] {
-		c.warned[route] = true
-		if len(body) > 200 {
-			body = body[:200]
-		}
-		c.log.Warn("unusable Flink REST answer (further ones on this endpoint are counted, not logged)",
-			"endpoint", route, "err", err, "body_start", string(body))
+// connReader keeps the connection's failure apart from the body's.
+type connReader struct {
+	r   io.Reader
+	err error
+}
+
+func (c *connReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		c.err = err
 	}
+	return n, err
+}
+
+// bad counts an unusable body and logs the first of a run per route.
+func (c *client) bad(route string, err error) error {
+	c.decodeErrors.WithLabelValues(route).Inc()
+	c.unusable.Fail(route, "err", err)
 	return &decodeError{route: route, err: err}
 }
 
-// markBad counts a body that decoded but lacks what it must have.
-func (c *client) markBad(route string, err error) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.bad(route, err, nil)
+// invalidValue counts a value that cannot be true, by the field it was in.
+func (c *client) invalidValue(field string) {
+	c.invalid.WithLabelValues(field).Inc()
 }
+
+// markBad counts a body that decoded but lacks what it must have.
+func (c *client) markBad(route string, err error) error { return c.bad(route, err) }
 
 func (c *client) count(route, code string) {
 	c.requests.WithLabelValues(route, code).Inc()

@@ -214,9 +214,11 @@ func TestGzipBombBounded(t *testing.T) {
 	var z bytes.Buffer
 	zw := gzip.NewWriter(&z)
 	_, _ = zw.Write([]byte(`{"jobs":[],"x":"`))
-	zeros := make([]byte, 1<<20)
+	// A valid string that never ends: only the limit stops it (zeros would
+	// be refused as soon as they are read).
+	letters := bytes.Repeat([]byte("a"), 1<<20)
 	for range 50 {
-		_, _ = zw.Write(zeros)
+		_, _ = zw.Write(letters)
 	}
 	_ = zw.Close()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -113,7 +113,7 @@ func New(opts Options) (*Collector, error) {
 		snap:        &snapshot{},
 		finalWindow: finalWindow,
 	}
-	for _, m := range []prometheus.Collector{c.up, c.duration, c.restarts, cl.requests, cl.decodeErrors, snapCollector{c}} {
+	for _, m := range []prometheus.Collector{c.up, c.duration, c.restarts, cl.requests, cl.decodeErrors, cl.invalid, snapCollector{c}} {
 		if err := opts.Registerer.Register(m); err != nil {
 			return nil, fmt.Errorf("collector: register metrics: %w", err)
 		}

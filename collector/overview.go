@@ -2,6 +2,7 @@ package collector
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 )
@@ -44,15 +45,19 @@ func (s *scrape) jobsOverview() ([]jobOverview, error) {
 	s.snap.jobsByState = make(map[string]int, len(jobStates))
 	s.snap.jobs = make([]jobInfo, 0, len(jobs))
 	valid := jobs[:0]
+	drift := 0
 	for _, j := range jobs {
 		if j.ID == "" || j.State == "" {
 			// A job without id or state is schema drift, not a job.
-			s.fail(s.c.c.markBad(routeJobsOverview, errors.New("job without jid or state")))
+			drift++
 			continue
 		}
 		valid = append(valid, j)
 		s.snap.jobsByState[j.State]++
 		s.snap.jobs = append(s.snap.jobs, jobInfo{id: j.ID, name: j.Name, state: j.State})
+	}
+	if drift > 0 {
+		s.fail(s.c.c.markBad(routeJobsOverview, fmt.Errorf("%d of %d jobs without jid or state", drift, len(jobs))))
 	}
 	return valid, nil
 }
