@@ -172,8 +172,16 @@ func (s *streamer) array(v reflect.Value) error {
 			}
 			continue
 		}
-		v.Set(reflect.Append(v, reflect.Zero(v.Type().Elem())))
-		if err := s.dec.Decode(v.Index(v.Len() - 1).Addr().Interface()); err != nil {
+		n := v.Len()
+		if n == v.Cap() {
+			grown := reflect.MakeSlice(v.Type(), n, max(4, 2*n))
+			reflect.Copy(grown, v)
+			v.Set(grown)
+		}
+		v.SetLen(n + 1)
+		e := v.Index(n)
+		e.SetZero()
+		if err := s.dec.Decode(e.Addr().Interface()); err != nil {
 			return err
 		}
 	}
