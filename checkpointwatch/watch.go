@@ -111,6 +111,10 @@ type ObserveOptions struct {
 	Sample func(JobRef, Checkpoint) bool
 }
 
+// MaxJobs bounds the jobs whose checkpoint state is kept (memory: each has
+// dozens of series); more are observed by REST but not tracked.
+const MaxJobs = 1024
+
 const (
 	maxDetailsPerScrape = 2
 	slowLogEvery        = 5 * time.Minute
@@ -119,7 +123,6 @@ const (
 	logOnlyGrace = 10 * time.Minute
 	maxPending   = 256  // log observations waiting for a job name, per job
 	maxRecords   = 4096 // checkpoint ids remembered per job
-	maxJobs      = 1024
 	maxGone      = 256
 	// staleInProgress bounds how long an in-progress checkpoint is believed
 	// when its timeout is unknown: lost log lines must not keep it forever.
@@ -265,7 +268,7 @@ func (w *Watch) jobForLog(id string) *job {
 	if j := w.jobs[id]; j != nil {
 		return j
 	}
-	if _, ok := w.gone[id]; ok || id == "" || len(w.jobs) >= maxJobs {
+	if _, ok := w.gone[id]; ok || id == "" || len(w.jobs) >= MaxJobs {
 		return nil
 	}
 	j := w.newJob(id, w.clock())
@@ -286,7 +289,7 @@ func (w *Watch) SetConfig(jobID string, c Config) {
 	defer w.unlock()
 	j := w.jobs[jobID]
 	if j == nil {
-		if len(w.jobs) >= maxJobs {
+		if len(w.jobs) >= MaxJobs {
 			return
 		}
 		j = w.newJob(jobID, w.clock())
@@ -351,7 +354,7 @@ func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) []DetailsReque
 	defer w.unlock()
 	j := w.jobs[jb.ID]
 	if j == nil {
-		if len(w.jobs) >= maxJobs {
+		if len(w.jobs) >= MaxJobs {
 			return nil
 		}
 		j = w.newJob(jb.ID, w.clock())

@@ -333,8 +333,8 @@ func TestClassify(t *testing.T) {
 }
 
 // The watch's bounds: jobs tracked, and log observations waiting for a job
-// name (maxJobs and maxPending in watch.go).
-const maxJobs, maxPending = 1024, 256
+// name (MaxJobs and maxPending in watch.go).
+const maxJobs, maxPending = cw.MaxJobs, 256
 
 func TestManyJobsBounded(t *testing.T) {
 	f := newFixture(t)

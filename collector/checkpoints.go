@@ -181,7 +181,7 @@ func (s *scrape) checkpoints(j *jobOverview, js *jobState, details bool) (int64,
 			Restored: b.Counts.Restored.or(0), Total: b.Counts.Total.or(0), InProgress: b.Counts.InProgress.or(0),
 			Completed: b.Counts.Completed.or(0), Failed: b.Counts.Failed.or(0),
 		},
-		History: s.c.cpScratch[:0],
+		History: s.c.scratch(),
 	}
 	for i := range b.History {
 		e := &b.History[i]
@@ -190,7 +190,7 @@ func (s *scrape) checkpoints(j *jobOverview, js *jobState, details bool) (int64,
 		}
 		snap.History = append(snap.History, e.toWatch())
 	}
-	s.c.cpScratch = snap.History[:0]
+	defer s.c.cpScratch.Put(&snap.History)
 	if lc := b.Latest.Completed; lc != nil && lc.ID.OK {
 		cp := lc.toWatch()
 		cp.Status = checkpointwatch.Completed

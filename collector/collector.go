@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flink-agent/flink-agent/checkpointwatch"
+	"github.com/flink-agent/flink-agent/internal/condition"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 )
@@ -60,13 +61,19 @@ type Collector struct {
 
 	scrapeMu    sync.Mutex // one scrape at a time
 	hadSuccess  bool       // a scrape succeeded before: later jobs are news
-	failing     bool
+	failing     *condition.Warning
 	jobs        map[string]*jobState // by job id
 	names       map[string]bool      // job names with series last scrape
 	gcPrev      map[string]float64   // component → GC ms, for DogStatsD deltas
-	cpScratch   []checkpointwatch.Checkpoint
-	tmPath      string // the aggregated TaskManager request, once its names are known
+	cpScratch   sync.Pool            // *[]checkpointwatch.Checkpoint
+	tmPath      string               // the aggregated TaskManager request, once its names are known
 	finalWindow time.Duration
+	// behind are the jobs the last scrape's time budget did not reach, in
+	// order: the next scrape reads them first.
+	behind      []string
+	tooMany     *condition.Warning // more jobs than the watch keeps state for
+	concurrency int                // flink.scrape_concurrency
+	budget      time.Duration      // no job is started later in a scrape
 
 	snapMu sync.RWMutex
 	snap   *snapshot
@@ -112,6 +119,11 @@ func New(opts Options) (*Collector, error) {
 		snapDescs:   newSnapDescs(),
 		snap:        &snapshot{},
 		finalWindow: finalWindow,
+		failing:     condition.New(opts.Logger, "Flink REST scrape failing: flink_up is 0 until it succeeds"),
+		concurrency: max(1, opts.Flink.ScrapeConcurrency),
+		budget:      scrapeBudget(opts.Flink),
+		tooMany: condition.New(opts.Logger, fmt.Sprintf("more active jobs than checkpoint state is kept for (%d): "+
+			"the others are scraped but have no checkpoint series", checkpointwatch.MaxJobs)),
 	}
 	for _, m := range []prometheus.Collector{c.up, c.duration, c.restarts, cl.requests, cl.decodeErrors, cl.invalid, snapCollector{c}} {
 		if err := opts.Registerer.Register(m); err != nil {
@@ -169,15 +181,10 @@ func (c *Collector) Scrape(ctx context.Context) error {
 	if s.overviewOK {
 		s.emitStatsd()
 	}
-	switch {
-	case !ok && !c.failing:
-		c.failing = true
-		c.log.Warn("Flink REST scrape failed: flink_up is 0 until it succeeds (further failures are logged at debug level)", "url", c.c.base, "err", err)
-	case !ok:
+	if ok {
+		c.failing.OK("url", c.c.base)
+	} else if !c.failing.Fail("url", c.c.base, "err", err) {
 		c.log.Debug("Flink REST scrape failed", "err", err)
-	case c.failing:
-		c.failing = false
-		c.log.Info("Flink REST scrape succeeds again", "url", c.c.base)
 	}
 	if c.opts.OnScrape != nil {
 		c.opts.OnScrape(ok)
@@ -185,23 +192,37 @@ func (c *Collector) Scrape(ctx context.Context) error {
 	return err
 }
 
-// scrape is the state of one scrape.
+// scrape is the state of one scrape. Its jobs are read by up to
+// flink.scrape_concurrency goroutines: mu guards what they share.
 type scrape struct {
 	c          *Collector
 	ctx        context.Context
 	snap       *snapshot
-	errs       []error
 	overviewOK bool
 	owned      map[string]bool // job names whose per-name gauges are taken
+
+	mu   sync.Mutex
+	errs []error
 }
 
 func (s *scrape) fail(err error) {
 	if err != nil {
+		s.mu.Lock()
 		s.errs = append(s.errs, err)
+		s.mu.Unlock()
 	}
 }
 
+// task is one job's share of a scrape.
+type task struct {
+	j     *jobOverview
+	js    *jobState
+	owner bool // its name's per-name gauges are its own
+	final bool // stopped: its last checkpoints only
+}
+
 func (s *scrape) run() error {
+	start := time.Now()
 	jobs, err := s.jobsOverview()
 	if err != nil {
 		return err
@@ -212,6 +233,7 @@ func (s *scrape) run() error {
 	active := make([]string, 0, len(jobs))
 	names := map[string]bool{}
 	now := time.Now()
+	tasks := make(map[string]task, len(jobs))
 	for i := range jobs {
 		j := &jobs[i]
 		js := s.c.jobs[j.ID]
@@ -222,18 +244,113 @@ func (s *scrape) run() error {
 				if js.active {
 					js.active, js.finalUntil = false, now.Add(s.c.finalWindow)
 				}
-				s.finalCheckpoints(j, js)
+				tasks[j.ID] = task{j: j, js: js, final: true}
 				active = append(active, j.ID)
 			}
 			continue
 		}
 		active = append(active, j.ID)
 		names[j.Name] = true
-		s.job(j)
+		if js == nil {
+			// Listed at the agent's first look at Flink: what it shows is
+			// the baseline, even if its checkpoints are read only later.
+			js = &jobState{vertices: map[string]*vertexPrev{}, vertexNames: map[string]string{}, preexisting: !s.c.hadSuccess}
+			s.c.jobs[j.ID] = js
+		}
+		// Two running jobs of one name share its series; the first one
+		// listed owns the per-name gauges.
+		tasks[j.ID] = task{j: j, js: js, owner: !s.nameTaken(j.Name)}
 	}
+	if len(active) > checkpointwatch.MaxJobs {
+		s.c.tooMany.Fail("jobs", len(active))
+	} else {
+		s.c.tooMany.OK()
+	}
+	s.runTasks(tasks, active, start)
 	s.c.watch.Retain(active)
 	s.forget(active, names)
 	return errors.Join(s.errs...)
+}
+
+// runTasks reads the jobs, the ones the last scrape did not reach first,
+// flink.scrape_concurrency at a time, and starts no job after the scrape's
+// time budget: those are left for the next scrape, which reads them first,
+// so that every job is read however many there are. Their series stay as
+// the last scrape that read them left them.
+func (s *scrape) runTasks(tasks map[string]task, order []string, start time.Time) {
+	queue := make([]string, 0, len(tasks))
+	queued := make(map[string]bool, len(s.c.behind))
+	for _, id := range s.c.behind {
+		if _, ok := tasks[id]; ok && !queued[id] {
+			queue, queued[id] = append(queue, id), true
+		}
+	}
+	for _, id := range order {
+		if _, ok := tasks[id]; ok && !queued[id] {
+			queue = append(queue, id)
+		}
+	}
+	deadline := start.Add(s.c.budget)
+	sem := make(chan struct{}, s.c.concurrency)
+	var wg sync.WaitGroup
+	next := 0
+	for ; next < len(queue) && time.Now().Before(deadline) && s.ctx.Err() == nil; next++ {
+		t := tasks[queue[next]]
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if t.final {
+				s.finalCheckpoints(t.j, t.js)
+			} else {
+				s.job(t.j, t.js, t.owner)
+			}
+		}()
+	}
+	wg.Wait()
+	s.c.behind = queue[next:]
+	if len(s.c.behind) > 0 {
+		s.keepBehind(tasks)
+	}
+}
+
+// keepBehind carries the per-job series of the jobs this scrape did not
+// reach over from the last scrape.
+func (s *scrape) keepBehind(tasks map[string]task) {
+	behind := make(map[string]bool, len(s.c.behind))
+	for _, id := range s.c.behind {
+		if t := tasks[id]; t.owner {
+			behind[t.j.Name] = true
+		}
+	}
+	s.c.snapMu.RLock()
+	prev := s.c.snap
+	s.c.snapMu.RUnlock()
+	for _, u := range prev.uptime {
+		if behind[u.name] {
+			s.snap.uptime = append(s.snap.uptime, u)
+		}
+	}
+	for _, v := range prev.vertices {
+		if behind[v.job] {
+			s.snap.vertices = append(s.snap.vertices, v)
+		}
+	}
+}
+
+// scrapeBudget is how long into a scrape jobs are started: four fifths of
+// the scrape timeout or interval, whichever is shorter, so that the jobs
+// under way finish before the timeout and the scrape before the next one.
+func scrapeBudget(f config.Flink) time.Duration {
+	return min(f.ScrapeTimeout.D(), f.ScrapeInterval.D()) * 4 / 5
+}
+
+// scratch is a history slice to fill; the caller puts it back.
+func (c *Collector) scratch() []checkpointwatch.Checkpoint {
+	if p, ok := c.cpScratch.Get().(*[]checkpointwatch.Checkpoint); ok {
+		return (*p)[:0]
+	}
+	return nil
 }
 
 // finalWindow is how long a stopped job's checkpoint statistics are still

@@ -290,13 +290,31 @@ func TestFaults(t *testing.T) {
 	srv.Close()
 
 	logs := r.logs.String()
-	if n := strings.Count(logs, "unusable Flink REST answer"); n == 0 || n > 8 {
+	if n := countLines(logs, "unusable Flink REST answers", "condition=started"); n == 0 || n > 8 {
 		t.Errorf("%d warnings for unusable answers; want each run of bad bodies logged once per endpoint:\n%s", n, logs)
 	}
-	if n := strings.Count(logs, "Flink REST scrape failed"); n != 7 {
-		t.Errorf("%d 'scrape failed' warnings, want one per fault (7):\n%s", n, logs)
+	if n := countLines(logs, "Flink REST scrape failing", "condition=started"); n != 7 {
+		t.Errorf("%d 'scrape failing' warnings, want one per fault (7):\n%s", n, logs)
+	}
+	if n := countLines(logs, "Flink REST scrape failing", "condition=ended occurrences="); n != 7 {
+		t.Errorf("%d 'scrape failing' ends, want one per fault (7), with its count:\n%s", n, logs)
 	}
 	goleak.VerifyNone(t, leaks)
+}
+
+// countLines counts the lines of logs holding every one of parts.
+func countLines(logs string, parts ...string) int {
+	n := 0
+	for _, l := range strings.Split(logs, "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(l, p)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
 }
 
 func keysWith(m map[string]float64, prefix string) []string {

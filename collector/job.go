@@ -63,21 +63,13 @@ type vertexPrev struct {
 	hasBP, hasBusy bool
 }
 
-func (s *scrape) job(j *jobOverview) {
+// job reads one running job. It runs beside other jobs' reads: it touches
+// only js and, under s.mu, the snapshot.
+func (s *scrape) job(j *jobOverview, js *jobState, owner bool) {
 	c := s.c
-	js := c.jobs[j.ID]
-	if js == nil {
-		// Listed at the agent's first look at Flink: what it shows is the
-		// baseline, even if its checkpoints are read only later.
-		js = &jobState{vertices: map[string]*vertexPrev{}, vertexNames: map[string]string{}, preexisting: !c.hadSuccess}
-		c.jobs[j.ID] = js
-	}
 	js.active = true
 	js.name = j.Name
 	first := !js.seen
-	// Two running jobs of one name share its series; the first one listed
-	// owns the per-name gauges.
-	owner := !s.nameTaken(j.Name)
 
 	var restartedAt bool
 	var d jobDetailsBody
@@ -136,7 +128,9 @@ func (s *scrape) uptime(name string, d *jobDetailsBody) {
 	if d.State == "RUNNING" && d.Timestamps.Running.OK && d.Timestamps.Running.V > 0 && d.Now.OK {
 		up = max(0, float64(d.Now.V-d.Timestamps.Running.V)/1e3)
 	}
+	s.mu.Lock()
 	s.snap.uptime = append(s.snap.uptime, nameValue{name: name, value: up})
+	s.mu.Unlock()
 }
 
 // vertices derives each vertex's busy and back-pressured share from the
@@ -144,6 +138,12 @@ func (s *scrape) uptime(name string, d *jobDetailsBody) {
 // subtasks' wall time, so the shares are exact even though Flink refreshes
 // these values only every metrics.fetcher.update-interval.
 func (s *scrape) vertices(job string, js *jobState, d *jobDetailsBody) {
+	var ratios []vertexRatio
+	defer func() {
+		s.mu.Lock()
+		s.snap.vertices = append(s.snap.vertices, ratios...)
+		s.mu.Unlock()
+	}()
 	seen := make(map[string]bool, len(d.Vertices))
 	for i := range d.Vertices {
 		v := &d.Vertices[i]
@@ -191,7 +191,7 @@ func (s *scrape) vertices(job string, js *jobState, d *jobDetailsBody) {
 			}
 		}
 		if p.hasBP || p.hasBusy {
-			s.snap.vertices = append(s.snap.vertices, vertexRatio{job: job, vertex: label,
+			ratios = append(ratios, vertexRatio{job: job, vertex: label,
 				bp: p.lastBP, hasBP: p.hasBP, busy: p.lastBu, hasBusy: p.hasBusy})
 		}
 	}

@@ -27,13 +27,15 @@ type Config struct {
 // Flink is the REST scrape of the JobManager. An empty RestURL disables it,
 // which is how TaskManager sidecars run.
 type Flink struct {
-	RestURL          string    `yaml:"rest_url"`
-	ScrapeInterval   Duration  `yaml:"scrape_interval"`
-	ScrapeTimeout    Duration  `yaml:"scrape_timeout"`
-	MaxResponseBytes ByteSize  `yaml:"max_response_bytes"`
-	TLS              TLS       `yaml:"tls"`
-	BasicAuth        BasicAuth `yaml:"basic_auth"`
-	BearerTokenFile  string    `yaml:"bearer_token_file"`
+	RestURL        string   `yaml:"rest_url"`
+	ScrapeInterval Duration `yaml:"scrape_interval"`
+	ScrapeTimeout  Duration `yaml:"scrape_timeout"`
+	// ScrapeConcurrency is how many jobs one scrape reads at a time.
+	ScrapeConcurrency int       `yaml:"scrape_concurrency"`
+	MaxResponseBytes  ByteSize  `yaml:"max_response_bytes"`
+	TLS               TLS       `yaml:"tls"`
+	BasicAuth         BasicAuth `yaml:"basic_auth"`
+	BearerTokenFile   string    `yaml:"bearer_token_file"`
 	// ProxyURL is an HTTP proxy; empty: HTTP_PROXY/HTTPS_PROXY/NO_PROXY.
 	ProxyURL string `yaml:"proxy_url"`
 	// StuckRatio of the checkpoint timeout after which an in-progress
@@ -175,6 +177,7 @@ func Default() Config {
 			// only re-reads the same numbers.
 			ScrapeInterval:     Duration(15 * time.Second),
 			ScrapeTimeout:      Duration(10 * time.Second),
+			ScrapeConcurrency:  4,
 			MaxResponseBytes:   16 << 20,
 			StuckRatio:         0.8,
 			ConfigLintInterval: Duration(10 * time.Minute),

@@ -45,7 +45,7 @@ var badConfigs = map[string]string{
 	"section-not-mapping.yaml":       `line 1: flink: expected a mapping`,
 	"stuck-ratio-range.yaml":         `line 2: flink.stuck_ratio: must be in (0, 1], got 1.5`,
 	"tls-cert-without-key.yaml":      `line 3: flink.tls: cert_file and key_file must be set together`,
-	"unknown-key.yaml":               `line 2: flink.rest_urll: unknown key (valid: rest_url, scrape_interval, scrape_timeout, max_response_bytes, tls, basic_auth, bearer_token_file, proxy_url, stuck_ratio, config_lint_interval)`,
+	"unknown-key.yaml":               `line 2: flink.rest_urll: unknown key (valid: rest_url, scrape_interval, scrape_timeout, scrape_concurrency, max_response_bytes, tls, basic_auth, bearer_token_file, proxy_url, stuck_ratio, config_lint_interval)`,
 }
 
 // LoadAndValidate is what check-config does.

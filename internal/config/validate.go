@@ -21,6 +21,7 @@ func (c *Config) Validate() error {
 		func() *Error { return optionalURL("flink.rest_url", c.Flink.RestURL) },
 		func() *Error { return positive("flink.scrape_interval", c.Flink.ScrapeInterval) },
 		func() *Error { return positive("flink.scrape_timeout", c.Flink.ScrapeTimeout) },
+		func() *Error { return between("flink.scrape_concurrency", c.Flink.ScrapeConcurrency, 1, 64) },
 		func() *Error { return atLeast("flink.max_response_bytes", c.Flink.MaxResponseBytes, 1<<10) },
 		func() *Error {
 			if c.Flink.StuckRatio <= 0 || c.Flink.StuckRatio > 1 {
@@ -258,6 +259,13 @@ func dogstatsdAddress(key, s string) *Error {
 func positive(key string, d Duration) *Error {
 	if d <= 0 {
 		return &Error{Key: key, Msg: "must be a positive duration"}
+	}
+	return nil
+}
+
+func between(key string, v, lo, hi int) *Error {
+	if v < lo || v > hi {
+		return &Error{Key: key, Msg: fmt.Sprintf("must be between %d and %d, got %d", lo, hi, v)}
 	}
 	return nil
 }
