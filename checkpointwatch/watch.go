@@ -374,11 +374,12 @@ func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) []DetailsReque
 		minID, maxID = hist[0].ID, hist[len(hist)-1].ID
 	}
 
+	rebaseline := false
 	if !first {
 		reset := ""
 		switch {
 		case !jb.Start.IsZero() && !j.start.IsZero() && !jb.Start.Equal(j.start):
-			reset = "job start time changed"
+			reset = resetStart
 		case j.hasPrev && s.Counts.Total < j.prev.Total:
 			reset = "checkpoint counts went down"
 		case maxID > 0 && maxID < j.maxRestID:
@@ -388,6 +389,11 @@ func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) []DetailsReque
 			w.log.Info("job restarted from scratch: checkpoint ids and counts start over", "job_name", j.name, "job_id", j.id, "why", reset)
 			w.newIncarnation(j, jb.Start)
 			w.emit(JobIncarnation{Job: j.ref(), Why: reset})
+			// A new start time is a new run, counted from zero. Counts or
+			// ids that merely went down may be one bad answer: what Flink
+			// shows now is adopted without counting, so a counter never
+			// moves on a decrease.
+			rebaseline = reset != resetStart
 		}
 	}
 	if !jb.Start.IsZero() {
@@ -395,7 +401,7 @@ func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) []DetailsReque
 	}
 
 	var wanted []DetailsRequest
-	if first && o.Baseline {
+	if first && o.Baseline || rebaseline {
 		w.baseline(j, hist, s)
 	} else {
 		wanted = w.advance(j, hist, s, minID, o)
@@ -428,6 +434,9 @@ func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) []DetailsReque
 	w.publish(j)
 	return wanted
 }
+
+// resetStart is the reset that is certainly a new run of the job.
+const resetStart = "job start time changed"
 
 // newIncarnation forgets what belongs to the previous run of a job id.
 // Records the log made after the new start are kept: they are the new run's.
@@ -498,6 +507,13 @@ func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o Ob
 	// counts alone, without durations.
 	missingC := s.Counts.Completed - j.prev.Completed - newC
 	missingF := s.Counts.Failed - j.prev.Failed - newF
+	if minID > 0 && minID <= j.maxRestID+1 {
+		// The history reaches back to ids already seen: no completed
+		// checkpoint (each has an id) can have fallen out of it unseen,
+		// whatever the counts say (they went down on a bad answer and came
+		// back). Failures can come without an id (at trigger time).
+		missingC = 0
+	}
 	if missingC > 0 || missingF > 0 {
 		ids := make([]int64, 0, 8)
 		for id, r := range j.records {

@@ -437,3 +437,24 @@ func jobIDs(w *cw.Watch) []string {
 	}
 	return ids
 }
+
+// TestDecreaseRebaselines: counts or ids going down (one bad answer, or
+// statistics that start over) adopt what Flink shows without counting it;
+// counting resumes from there. A bad answer that goes back to the truth
+// counts no completion twice.
+func TestDecreaseRebaselines(t *testing.T) {
+	f := newFixture(t)
+	completedOf := []string{"job_name", "orders", "kind", "checkpoint", "status", "completed"}
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 10, Completed: 10}, History: history(1, 10)}, cw.ObserveOptions{Baseline: true})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 3, Completed: 3}, History: history(1, 3)}, cw.ObserveOptions{})
+	f.expect(0, total, completedOf...)
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 10, Completed: 10}, History: history(1, 10)}, cw.ObserveOptions{})
+	f.expect(0, total, completedOf...)
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 11, Completed: 11}, History: history(2, 11)}, cw.ObserveOptions{})
+	f.expect(1, total, completedOf...)
+	// Counts that start over while ids go on (a JobManager failover: the
+	// statistics are new, the id counter is not): adopted, counted on.
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 1, Completed: 1}, History: history(12, 12)}, cw.ObserveOptions{})
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 2, Completed: 2}, History: history(12, 13)}, cw.ObserveOptions{})
+	f.expect(2, total, completedOf...)
+}

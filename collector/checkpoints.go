@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/flink-agent/flink-agent/checkpointwatch"
 )
@@ -176,22 +177,20 @@ func (s *scrape) checkpoints(j *jobOverview, js *jobState, details bool) (int64,
 		s.fail(s.c.c.markBad(routeCheckpoints, errNoCounts))
 		return 0, false
 	}
-	snap := checkpointwatch.Snapshot{
-		Counts: checkpointwatch.Counts{
-			Restored: b.Counts.Restored.or(0), Total: b.Counts.Total.or(0), InProgress: b.Counts.InProgress.or(0),
-			Completed: b.Counts.Completed.or(0), Failed: b.Counts.Failed.or(0),
-		},
-		History: s.c.scratch(),
+	counts, valid := s.validCounts(b.Counts, js, epochMillis(j.Start), time.Now())
+	if !valid {
+		return 0, false // counted; the next answer may be sane again
 	}
+	snap := checkpointwatch.Snapshot{Counts: counts, History: s.c.scratch()}
 	for i := range b.History {
 		e := &b.History[i]
-		if !e.ID.OK || e.status() == checkpointwatch.StatusUnknown {
+		if !e.ID.OK || e.status() == checkpointwatch.StatusUnknown || !s.validEntry(e) {
 			continue
 		}
 		snap.History = append(snap.History, e.toWatch())
 	}
 	defer s.c.cpScratch.Put(&snap.History)
-	if lc := b.Latest.Completed; lc != nil && lc.ID.OK {
+	if lc := b.Latest.Completed; lc != nil && lc.ID.OK && s.validEntry(lc) {
 		cp := lc.toWatch()
 		cp.Status = checkpointwatch.Completed
 		snap.LatestCompleted = &cp

@@ -50,6 +50,7 @@ type jobState struct {
 	hasRestarting bool
 	restored      int64 // counts.restored last seen
 	hasRestored   bool
+	counts        countsAt // the last valid counts
 	vertices      map[string]*vertexPrev
 	vertexNames   map[string]string // vertex id → label, for checkpoint details
 }

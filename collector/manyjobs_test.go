@@ -171,3 +171,67 @@ func TestJobsLeftBehindGoFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestImpossibleValuesDropped: one answer with counts.failed =
+// -9223372036854775808, one whose completed count jumps further than time
+// allows, and one with a negative duration and id: the counters neither
+// jump nor go backward, and each value is counted by field.
+func TestImpossibleValuesDropped(t *testing.T) {
+	m := newManyJobs(t, 1, 0)
+	good, err := os.ReadFile("testdata/flink-1.20.0/jobs_id_checkpoints.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	body := good
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/checkpoints") {
+			mu.Lock()
+			b := body
+			mu.Unlock()
+			_, _ = w.Write(bytes.ReplaceAll(b, []byte(recordedJob), []byte(m.ids[0])))
+			return
+		}
+		m.srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	h := newHarness(t, &fixtureServer{srv: srv}, time.Now(), nil)
+	set := func(old, new string) {
+		mu.Lock()
+		body = bytes.Replace(good, []byte(old), []byte(new), 1)
+		mu.Unlock()
+	}
+	total := func() float64 {
+		n, _ := h.reg.Gather()
+		var sum float64
+		for _, mf := range n {
+			if mf.GetName() == "flink_checkpoints_total" || mf.GetName() == "flink_checkpoint_failures_total" {
+				for _, m := range mf.GetMetric() {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return sum
+	}
+	must(t, h.scrape()) // the baseline
+	before := total()
+	for _, c := range []struct{ old, new string }{
+		{`"failed": 7`, `"failed": -9223372036854775808`},
+		{`"completed": 15`, `"completed": 9000000000000`},
+		{`"id": 22`, `"id": -22`},
+		{`"end_to_end_duration": 40,`, `"end_to_end_duration": -40,`},
+	} {
+		set(c.old, c.new)
+		must(t, h.scrape())
+		set("", "")
+		must(t, h.scrape())
+	}
+	if after := total(); after != before {
+		t.Errorf("checkpoint counters %v → %v on answers that cannot be true", before, after)
+	}
+	for _, f := range []string{"counts.failed", "counts.completed", "history.id", "history.end_to_end_duration"} {
+		if n := testutil.ToFloat64(h.c.c.invalid.WithLabelValues(f)); n < 1 {
+			t.Errorf("flink_rest_invalid_values_total{field=%q} = %v", f, n)
+		}
+	}
+}
