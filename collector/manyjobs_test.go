@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flink-agent/flink-agent/internal/config"
+	"github.com/flink-agent/flink-agent/internal/labelvalue"
 )
 
 // manyJobs is a JobManager with n running jobs answering every request
@@ -31,6 +32,10 @@ type manyJobs struct {
 const recordedJob = "62585e56162757d4cd89ea47bbb3eca8"
 
 func newManyJobs(t *testing.T, n int, delay time.Duration) *manyJobs {
+	return newNamedJobs(t, n, delay, func(i int) string { return fmt.Sprintf("job-%d", i) })
+}
+
+func newNamedJobs(t *testing.T, n int, delay time.Duration, name func(int) string) *manyJobs {
 	m := &manyJobs{delay: delay}
 	load := func(name string) []byte {
 		b, err := os.ReadFile("testdata/flink-1.20.0/" + name)
@@ -49,7 +54,7 @@ func newManyJobs(t *testing.T, n int, delay time.Duration) *manyJobs {
 		if i > 0 {
 			overview.WriteByte(',')
 		}
-		fmt.Fprintf(&overview, `{"jid":%q,"name":"job-%d","state":"RUNNING","start-time":1795477766188}`, id, i)
+		fmt.Fprintf(&overview, `{"jid":%q,"name":%q,"state":"RUNNING","start-time":1795477766188}`, id, name(i))
 	}
 	overview.WriteString(`]}`)
 	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -234,4 +239,35 @@ func TestImpossibleValuesDropped(t *testing.T) {
 			t.Errorf("flink_rest_invalid_values_total{field=%q} = %v", f, n)
 		}
 	}
+}
+
+// TestLongJobNamesCapped: jobs named with a megabyte each make a small
+// /metrics: every job_name label value is capped, with a hash suffix that
+// keeps them apart.
+func TestLongJobNamesCapped(t *testing.T) {
+	m := newNamedJobs(t, 3, 0, func(i int) string { return strings.Repeat("n", 1<<20) + fmt.Sprint(i) })
+	h := newHarness(t, &fixtureServer{srv: m.srv}, time.Now(), nil)
+	must(t, h.scrape())
+	must(t, h.scrape())
+	mfs, err := h.reg.Gather()
+	must(t, err)
+	names := map[string]bool{}
+	series := 0
+	for _, mf := range mfs {
+		for _, mm := range mf.GetMetric() {
+			series++
+			for _, l := range mm.GetLabel() {
+				if len(l.GetValue()) > labelvalue.Max {
+					t.Fatalf("%s{%s} is %d bytes long", mf.GetName(), l.GetName(), len(l.GetValue()))
+				}
+				if l.GetName() == "job_name" {
+					names[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	if len(names) != 3 {
+		t.Errorf("%d distinct job_name values, want 3: %v", len(names), names)
+	}
+	t.Logf("%d series", series)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/internal/labelvalue"
 )
 
 // /jobs/overview: every job the JobManager lists, with its state. It is the
@@ -47,6 +48,8 @@ func (s *scrape) jobsOverview() ([]jobOverview, error) {
 	valid := jobs[:0]
 	drift := 0
 	for _, j := range jobs {
+		// The name is a label value, a tag and an event title from here on.
+		j.Name = labelvalue.Cap(j.Name)
 		if j.ID == "" || j.State == "" {
 			// A job without id or state is schema drift, not a job.
 			drift++

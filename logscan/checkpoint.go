@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strconv"
 	"time"
+
+	"github.com/flink-agent/flink-agent/internal/labelvalue"
 )
 
 // Kind is a checkpoint or job lifecycle event recognised in a JobManager log.
@@ -348,7 +350,7 @@ func parseJobState(h []byte, out *Lifecycle) bool {
 	} else {
 		return false
 	}
-	out.JobName = string(bytes.TrimSpace(pre[k:]))
+	out.JobName = labelvalue.Cap(string(bytes.TrimSpace(pre[k:])))
 	rest := h[i+len(litJobSwitched):]
 	sp := bytes.Index(rest, []byte(" to "))
 	if sp <= 0 {

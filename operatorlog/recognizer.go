@@ -11,6 +11,7 @@ import (
 
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/internal/identity"
+	"github.com/flink-agent/flink-agent/internal/labelvalue"
 	"github.com/flink-agent/flink-agent/internal/logevent"
 )
 
@@ -170,6 +171,8 @@ func Recognize(h *Header) (Trouble, bool) {
 		// resource in its message.
 		tr.Namespace, tr.Name = resourceIDIn(h.Message)
 	}
+	// Label values: Kubernetes bounds its names, a log line does not.
+	tr.Namespace, tr.Name = labelvalue.Cap(tr.Namespace), labelvalue.Cap(tr.Name)
 	tr.form = f
 	return tr, true
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/internal/identity"
+	"github.com/flink-agent/flink-agent/internal/labelvalue"
 	"github.com/flink-agent/flink-agent/shipper/internal/multiline"
 	"github.com/flink-agent/flink-agent/shipper/internal/tail"
 )
@@ -151,6 +152,9 @@ func (m *metrics) countLine(comp int, level multiline.Level) {
 
 // countException counts one event's top-level exception class.
 func (m *metrics) countException(comp int, class []byte) {
+	if len(class) > labelvalue.Max {
+		class = []byte(labelvalue.Cap(string(class))) // the label, and the map key
+	}
 	c := m.excs[comp]
 	e, ok := c[string(class)]
 	if !ok {
