@@ -44,11 +44,50 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// squeeze passes JSON with every run of white space outside strings cut to
+// one byte. encoding/json's Decoder rescans the white space before a token
+// from its start each time it reads more, and keeps it all: 16 MiB of
+// spaces would cost 16 MiB and minutes of CPU; squeezed, nothing.
+type squeeze struct {
+	r                 io.Reader
+	inString, escaped bool
+	space             bool // the last byte passed was white space
+}
+
+func (q *squeeze) Read(p []byte) (int, error) {
+	for {
+		n, err := q.r.Read(p)
+		w := 0
+		for _, c := range p[:n] {
+			switch {
+			case q.inString:
+				q.escaped, q.inString = c == '\\' && !q.escaped, c != '"' || q.escaped
+			case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+				if q.space {
+					continue
+				}
+				q.space = true
+				p[w] = c
+				w++
+				continue
+			case c == '"':
+				q.inString = true
+			}
+			q.space = false
+			p[w] = c
+			w++
+		}
+		if w > 0 || err != nil {
+			return w, err
+		}
+	}
+}
+
 // decodeStream decodes the one JSON value of r into v, a pointer, keeping
 // array and map elements worth at most budget bytes. It returns how many
 // it dropped.
 func decodeStream(r io.Reader, v any, budget int64) (dropped int, err error) {
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(&squeeze{r: r})
 	st := &streamer{dec: dec, budget: budget}
 	if err := st.value(reflect.ValueOf(v).Elem()); err != nil {
 		return st.dropped, err

@@ -158,3 +158,28 @@ func TestKeptElementsBounded(t *testing.T) {
 		t.Errorf("flink_rest_invalid_values_total{field=\"array_elements\"} = %v, want %v", dropped, want)
 	}
 }
+
+// TestWhitespaceCostsNothing: a body of megabytes of white space before
+// (and inside) the JSON decodes in linear time and without holding the
+// spaces (encoding/json's Decoder alone rescans and keeps them).
+func TestWhitespaceCostsNothing(t *testing.T) {
+	pad := strings.Repeat(" \n\t", 2<<20) // 6 MiB
+	body := pad + `{"jobs":` + pad + `[{"jid":"a","name":" spaces kept  ","state":"RUNNING"}]` + pad + `}` + pad
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	var b jobsOverviewBody
+	_, err := decodeStream(strings.NewReader(body), &b, 1<<20)
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if err != nil || b.Jobs == nil || len(*b.Jobs) != 1 || (*b.Jobs)[0].Name != " spaces kept  " {
+		t.Fatalf("decoded %+v, %v", b, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("24 MiB of white space allocated %d bytes", alloc)
+	}
+	if took > 5*time.Second {
+		t.Errorf("24 MiB of white space took %v", took)
+	}
+}
