@@ -113,7 +113,7 @@ func TestFlagsOverrideFileAndAreValidated(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--flink.scrape-interval=0s"}, "flink.scrape_interval: must be a positive duration"},
+		{[]string{"--flink.scrape-interval=0s"}, "flink.scrape_interval: must be at least 1s, got 0s"},
 		{[]string{"--loki.url=loki:3100"}, `loki.url: invalid URL "loki:3100"`},
 		{[]string{"--loki.url=ftp://u:pw@loki"}, `loki.url: invalid URL "ftp://u:xxxxx@loki"`}, // credentials masked
 		{[]string{"--config.file", "../../examples/flink-agent.yaml", "--log.format=xml"}, `log.format: must be one of logfmt, json, got "xml"`},

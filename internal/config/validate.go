@@ -3,13 +3,18 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/net/http/httpguts"
 
 	promconfig "github.com/prometheus/common/config"
 )
@@ -19,17 +24,17 @@ import (
 func (c *Config) Validate() error {
 	checks := []func() *Error{
 		func() *Error { return optionalURL("flink.rest_url", c.Flink.RestURL) },
-		func() *Error { return positive("flink.scrape_interval", c.Flink.ScrapeInterval) },
-		func() *Error { return positive("flink.scrape_timeout", c.Flink.ScrapeTimeout) },
+		func() *Error { return minimum("flink.scrape_interval", c.Flink.ScrapeInterval, time.Second) },
+		func() *Error { return minimum("flink.scrape_timeout", c.Flink.ScrapeTimeout, 100*time.Millisecond) },
 		func() *Error { return between("flink.scrape_concurrency", c.Flink.ScrapeConcurrency, 1, 64) },
 		func() *Error { return atLeast("flink.max_response_bytes", c.Flink.MaxResponseBytes, 1<<10) },
 		func() *Error {
-			if c.Flink.StuckRatio <= 0 || c.Flink.StuckRatio > 1 {
+			if !(c.Flink.StuckRatio > 0 && c.Flink.StuckRatio <= 1) { // NaN too
 				return &Error{Key: "flink.stuck_ratio", Msg: fmt.Sprintf("must be in (0, 1], got %v", c.Flink.StuckRatio)}
 			}
 			return nil
 		},
-		func() *Error { return positive("flink.config_lint_interval", c.Flink.ConfigLintInterval) },
+		func() *Error { return minimum("flink.config_lint_interval", c.Flink.ConfigLintInterval, time.Second) },
 		func() *Error { return c.Flink.TLS.validate("flink.tls") },
 		func() *Error { return c.Flink.BasicAuth.validate("flink.basic_auth") },
 		func() *Error {
@@ -40,12 +45,7 @@ func (c *Config) Validate() error {
 		c.shipperBuffer,
 		func() *Error { return dogstatsdAddress("dogstatsd.address", c.DogStatsD.Address) },
 		c.PagerDuty.validate,
-		func() *Error {
-			if _, _, err := net.SplitHostPort(c.Web.ListenAddress); err != nil {
-				return &Error{Key: "web.listen_address", Msg: fmt.Sprintf("invalid address %q (want host:port or :port)", c.Web.ListenAddress)}
-			}
-			return nil
-		},
+		func() *Error { return listenAddress("web.listen_address", c.Web.ListenAddress) },
 		func() *Error {
 			p := c.Web.TelemetryPath
 			if !strings.HasPrefix(p, "/") || p == "/" || p == "/healthz" || p == "/readyz" || strings.HasPrefix(p, "/debug/") {
@@ -55,7 +55,7 @@ func (c *Config) Validate() error {
 		},
 		func() *Error { return oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error") },
 		func() *Error { return oneOf("log.format", c.Log.Format, "logfmt", "json") },
-		func() *Error { return positive("shutdown.timeout", c.Shutdown.Timeout) },
+		func() *Error { return minimum("shutdown.timeout", c.Shutdown.Timeout, 100*time.Millisecond) },
 	}
 	for _, check := range checks {
 		if err := check(); err != nil {
@@ -79,10 +79,10 @@ func (l *Logs) validate() *Error {
 	if len(l.Paths) > 0 && l.PositionsFile == "" {
 		return &Error{Key: "logs.positions_file", Msg: "must be set when logs.paths is"}
 	}
-	if e := positive("logs.sync_period", l.SyncPeriod); e != nil {
+	if e := minimum("logs.sync_period", l.SyncPeriod, 100*time.Millisecond); e != nil {
 		return e
 	}
-	if e := positive("logs.poll_interval", l.PollInterval); e != nil {
+	if e := minimum("logs.poll_interval", l.PollInterval, 10*time.Millisecond); e != nil {
 		return e
 	}
 	if l.StallTimeout.D() < time.Second || l.StallTimeout <= l.PollInterval {
@@ -103,13 +103,13 @@ func (l *Logs) validate() *Error {
 	if l.Multiline.Mode == "log4j" && l.Multiline.StartPattern.Regexp == nil {
 		return &Error{Key: "logs.multiline.start_pattern", Msg: "must be set in log4j mode"}
 	}
-	if e := positive("logs.multiline.idle_timeout", l.Multiline.IdleTimeout); e != nil {
+	if e := minimum("logs.multiline.idle_timeout", l.Multiline.IdleTimeout, time.Millisecond); e != nil {
 		return e
 	}
 	if e := atLeast("logs.multiline.max_event_bytes", l.Multiline.MaxEventBytes, 1<<10); e != nil {
 		return e
 	}
-	if e := positive("logs.throttle_window", l.ThrottleWindow); e != nil {
+	if e := minimum("logs.throttle_window", l.ThrottleWindow, time.Second); e != nil {
 		return e
 	}
 	for i, r := range l.Redaction.Rules {
@@ -117,8 +117,11 @@ func (l *Logs) validate() *Error {
 		if r.Name == "" {
 			return &Error{Key: key + ".name", Msg: "must be set"}
 		}
-		if r.Regex.Regexp == nil {
+		if r.Regex.Regexp == nil || r.Regex.String() == "" {
 			return &Error{Key: key + ".regex", Msg: "must be set"}
+		}
+		if r.Regex.MatchString("") {
+			return &Error{Key: key + ".regex", Msg: fmt.Sprintf("%q matches the empty string: it would put the replacement between every two characters of every line", r.Regex.String())}
 		}
 	}
 	return nil
@@ -132,10 +135,11 @@ func (l *Loki) validate() *Error {
 		return e
 	}
 	for _, d := range []struct {
-		key string
-		v   Duration
-	}{{"loki.batch_wait", l.BatchWait}, {"loki.timeout", l.Timeout}, {"loki.min_backoff", l.MinBackoff}} {
-		if e := positive(d.key, d.v); e != nil {
+		key      string
+		v        Duration
+		smallest time.Duration
+	}{{"loki.batch_wait", l.BatchWait, time.Millisecond}, {"loki.timeout", l.Timeout, 100 * time.Millisecond}, {"loki.min_backoff", l.MinBackoff, 10 * time.Millisecond}} {
+		if e := minimum(d.key, d.v, d.smallest); e != nil {
 			return e
 		}
 	}
@@ -151,20 +155,67 @@ func (l *Loki) validate() *Error {
 	if e := l.TLS.validate("loki.tls"); e != nil {
 		return e
 	}
-	names := make([]string, 0, len(l.ExternalLabels))
-	for k := range l.ExternalLabels {
-		names = append(names, k)
+	if e := l.validateHeaders(); e != nil {
+		return e
 	}
-	sort.Strings(names) // the first bad one, the same every time
-	for _, k := range names {
-		if !labelName.MatchString(k) {
-			return &Error{Key: "loki.external_labels", Msg: fmt.Sprintf("invalid label name %q", k)}
-		}
-		if slices.Contains(lokiBuiltinLabels, k) {
-			return &Error{Key: "loki.external_labels", Msg: fmt.Sprintf("%q is set by the agent", k)}
-		}
+	if e := l.validateLabels(); e != nil {
+		return e
 	}
 	return clientChecks("loki", l.BasicAuth, l.BearerTokenFile, l.ProxyURL, l.HTTPClientConfig())
+}
+
+// validateHeaders: loki.headers must be headers — a CR or LF in a value
+// would split the request, and the ones the push sets itself cannot be
+// replaced.
+func (l *Loki) validateHeaders() *Error {
+	for _, k := range sortedKeys(l.Headers) {
+		switch {
+		case !httpguts.ValidHeaderFieldName(k):
+			return &Error{Key: "loki.headers", Msg: fmt.Sprintf("invalid header name %q", k)}
+		case !httpguts.ValidHeaderFieldValue(l.Headers[k]):
+			return &Error{Key: "loki.headers", Msg: fmt.Sprintf("the value of %s holds a control character (CR, LF, NUL, …)", k)}
+		case slices.Contains(lokiOwnHeaders, http.CanonicalHeaderKey(k)):
+			return &Error{Key: "loki.headers", Msg: fmt.Sprintf("%s is set by the agent", k)}
+		}
+	}
+	return nil
+}
+
+// lokiOwnHeaders are the headers every push sets: replacing them breaks it.
+var lokiOwnHeaders = []string{"Content-Type", "Content-Encoding", "Content-Length", "Host", "Transfer-Encoding"}
+
+// validateLabels: loki.external_labels must be labels Loki accepts with its
+// default limits (at most 15 per stream, names up to 1024 and values up to
+// 2048 bytes, no reserved __ names).
+func (l *Loki) validateLabels() *Error {
+	for _, k := range sortedKeys(l.ExternalLabels) {
+		v := l.ExternalLabels[k]
+		switch {
+		case !labelName.MatchString(k) || len(k) > 1024:
+			return &Error{Key: "loki.external_labels", Msg: fmt.Sprintf("invalid label name %q", k)}
+		case strings.HasPrefix(k, "__"):
+			return &Error{Key: "loki.external_labels", Msg: fmt.Sprintf("%q: names starting with __ are reserved", k)}
+		case slices.Contains(lokiBuiltinLabels, k):
+			return &Error{Key: "loki.external_labels", Msg: fmt.Sprintf("%q is set by the agent", k)}
+		case !utf8.ValidString(v) || len(v) > 2048:
+			return &Error{Key: "loki.external_labels", Msg: fmt.Sprintf("the value of %q is not UTF-8 of at most 2048 bytes", k)}
+		}
+	}
+	if n := len(l.ExternalLabels) + len(lokiBuiltinLabels); n > 15 {
+		return &Error{Key: "loki.external_labels", Msg: fmt.Sprintf("%d labels and the agent's %d make %d, more than Loki's default limit of 15 per stream",
+			len(l.ExternalLabels), len(lokiBuiltinLabels), n)}
+	}
+	return nil
+}
+
+// sortedKeys: the first bad one, the same every time.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // lokiBuiltinLabels are the stream labels the shipper sets itself;
@@ -200,19 +251,19 @@ func clientChecks(section string, b BasicAuth, bearerFile, proxy string, hc prom
 }
 
 func (p *PagerDuty) validate() *Error {
+	if p.ConsecutiveFailures < 1 { // wrong whether paging is on or not
+		return &Error{Key: "pagerduty.consecutive_failures", Msg: "must be at least 1"}
+	}
+	if e := minimum("pagerduty.throttle_sustained", p.ThrottleSustained, time.Second); e != nil {
+		return e
+	}
 	if p.RoutingKeyFile == "" {
 		return nil
 	}
 	if p.URL == "" {
 		return &Error{Key: "pagerduty.url", Msg: "must be set when pagerduty.routing_key_file is"}
 	}
-	if e := optionalURL("pagerduty.url", p.URL); e != nil {
-		return e
-	}
-	if p.ConsecutiveFailures < 1 {
-		return &Error{Key: "pagerduty.consecutive_failures", Msg: "must be at least 1"}
-	}
-	return positive("pagerduty.throttle_sustained", p.ThrottleSustained)
+	return optionalURL("pagerduty.url", p.URL)
 }
 
 func (t TLS) validate(key string) *Error {
@@ -256,9 +307,24 @@ func dogstatsdAddress(key, s string) *Error {
 	return nil
 }
 
-func positive(key string, d Duration) *Error {
-	if d <= 0 {
-		return &Error{Key: key, Msg: "must be a positive duration"}
+// minimum: a duration below smallest is a mistake — 1ns intervals spin a
+// core — or not a duration at all.
+func minimum(key string, d Duration, smallest time.Duration) *Error {
+	if d.D() < smallest {
+		return &Error{Key: key, Msg: fmt.Sprintf("must be at least %v, got %v", smallest, d.D())}
+	}
+	return nil
+}
+
+// listenAddress is host:port with a port number a socket can have (a
+// service name is not resolved at startup: refused too).
+func listenAddress(key, addr string) *Error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		return &Error{Key: key, Msg: fmt.Sprintf("invalid address %q (want host:port or :port, port 0-65535)", addr)}
 	}
 	return nil
 }
