@@ -24,10 +24,6 @@ var cases = []chaosCase{
 	{"renamed out of the glob 4 s and back", caseRenamedOutAndBack},
 	{"one file under three names", caseTwoPaths},
 	{"unreadable file", caseUnreadable},
-}
-
-// restCases join cases as the collector's bounds land.
-var restCases = []chaosCase{
 	{"REST: 200 MB answer", caseHugeAnswer},
 	{"REST: gzip bomb (1 GiB inflated)", caseGzipBomb},
 	{"REST: counts.failed = MinInt64", caseCounterMinInt64},

@@ -130,10 +130,6 @@ func caseManyJobs(e *env, r *result) {
 		}
 		took = time.Since(start)
 		up = a.metric("flink_up")
-		if p := os.Getenv("CHAOS_HEAP"); p != "" {
-			body, _ := a.get(e.ctx, "/debug/pprof/heap")
-			_ = os.WriteFile(p, []byte(body), 0o644)
-		}
 	}, "scrape_concurrency: 16")
 	r.check(jm.observed() == n, "%d of %d jobs observed in %v", jm.observed(), n, took.Round(time.Second))
 	r.check(up == 1, "flink_up = %v", up)

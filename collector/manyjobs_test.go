@@ -201,9 +201,9 @@ func TestImpossibleValuesDropped(t *testing.T) {
 	}))
 	defer srv.Close()
 	h := newHarness(t, &fixtureServer{srv: srv}, time.Now(), nil)
-	set := func(old, new string) {
+	set := func(from, to string) {
 		mu.Lock()
-		body = bytes.Replace(good, []byte(old), []byte(new), 1)
+		body = bytes.Replace(good, []byte(from), []byte(to), 1)
 		mu.Unlock()
 	}
 	total := func() float64 {
@@ -220,13 +220,13 @@ func TestImpossibleValuesDropped(t *testing.T) {
 	}
 	must(t, h.scrape()) // the baseline
 	before := total()
-	for _, c := range []struct{ old, new string }{
+	for _, c := range []struct{ from, to string }{
 		{`"failed": 7`, `"failed": -9223372036854775808`},
 		{`"completed": 15`, `"completed": 9000000000000`},
 		{`"id": 22`, `"id": -22`},
 		{`"end_to_end_duration": 40,`, `"end_to_end_duration": -40,`},
 	} {
-		set(c.old, c.new)
+		set(c.from, c.to)
 		must(t, h.scrape())
 		set("", "")
 		must(t, h.scrape())
