@@ -199,14 +199,14 @@ func caseTwoPaths(e *env, r *result) {
 	const name = "one-file-three-names"
 	a, _, logDir := e.fileCase(name)
 	w := newWriter()
-	real := filepath.Join(logDir, "flink--taskexecutor-0-real.log")
+	file := filepath.Join(logDir, "flink--taskexecutor-0-real.log")
 	var msgs []string
 	for i := range 300 {
 		msgs = append(msgs, fmt.Sprintf("one file line chaosid=real-%d", i))
 	}
-	w.write(e.t, real, msgs...)
-	must(e, os.Symlink(real, filepath.Join(logDir, "alias.log")))
-	must(e, os.Link(real, filepath.Join(logDir, "hard.log")))
+	w.write(e.t, file, msgs...)
+	must(e, os.Symlink(file, filepath.Join(logDir, "alias.log")))
+	must(e, os.Link(file, filepath.Join(logDir, "hard.log")))
 	time.Sleep(2 * time.Second) // scans see all three names
 	e.deliveries(name, w, r, 20*time.Second)
 	a.stop(r)
