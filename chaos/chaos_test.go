@@ -72,9 +72,7 @@ type chaosCase struct {
 // alone), and prints the table. CHAOS_CASE=<regexp> runs only the cases
 // whose names match.
 func TestChaos(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs Loki (make tools); skipped with -short")
-	}
+	testbed.MustTool(t, "loki") // a missing Loki fails loudly; -short skips
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	e := &env{t: t, ctx: ctx, dir: t.TempDir()}
