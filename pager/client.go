@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/flink-agent/flink-agent/internal/backoff"
+	"github.com/flink-agent/flink-agent/internal/condition"
 	"github.com/flink-agent/flink-agent/internal/retryafter"
 )
 
@@ -68,8 +69,10 @@ type Client struct {
 	order   []string          // dedup keys waiting, oldest first
 	waiting map[string]*Event // newest event per waiting key
 	key     string            // last routing key read
-	keyErr  bool              // a read failure was logged
 	wake    chan struct{}
+
+	// Logged when they start and when they end, with their count.
+	failing, dropping, keyUnreadable *condition.Warning
 
 	events   *prometheus.CounterVec
 	requests *prometheus.CounterVec
@@ -114,6 +117,9 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	c.failing = condition.New(c.log, "PagerDuty events not delivered; retrying with backoff")
+	c.dropping = condition.New(c.log, "PagerDuty queue full: dropping the oldest waiting events")
+	c.keyUnreadable = condition.New(c.log, "cannot read the PagerDuty routing key file; using the key read before")
 	if c.minB <= 0 {
 		c.minB = time.Second
 	}
@@ -162,16 +168,15 @@ func readKey(path string) (string, error) {
 // and the failure is logged once (never the key itself).
 func (c *Client) routingKey() string {
 	k, err := readKey(c.keyFile)
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err != nil {
-		if !c.keyErr {
-			c.keyErr = true
-			c.log.Error("cannot read the PagerDuty routing key file; using the key read before", "file", c.keyFile, "err", err)
-		}
+		c.keyUnreadable.Fail("file", c.keyFile, "err", err)
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		return c.key
 	}
-	c.keyErr = false
+	c.keyUnreadable.OK("file", c.keyFile)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.key = k
 	return k
 }
@@ -192,8 +197,8 @@ func (c *Client) Enqueue(ev Event) {
 		drop := c.order[0]
 		c.order = c.order[1:]
 		c.events.WithLabelValues(c.waiting[drop].EventAction, "dropped").Inc()
-		c.log.Error("PagerDuty queue full: dropping the oldest waiting event", "dedup_key", drop)
 		delete(c.waiting, drop)
+		defer c.dropping.Fail("dedup_key", drop) // after the lock: it may log
 	}
 	e := ev
 	c.waiting[ev.DedupKey] = &e
@@ -283,6 +288,8 @@ func (c *Client) deliver(ctx context.Context, ev Event) {
 		switch {
 		case err == nil:
 			c.events.WithLabelValues(ev.EventAction, "accepted").Inc()
+			c.failing.OK()
+			c.dropping.OK()
 			return
 		case errors.As(err, new(errPermanent)):
 			c.events.WithLabelValues(ev.EventAction, "rejected").Inc()
@@ -294,8 +301,7 @@ func (c *Client) deliver(ctx context.Context, ev Event) {
 		if wait > d {
 			d = wait
 		}
-		c.log.Warn("PagerDuty event not delivered; retrying", "dedup_key", ev.DedupKey, "action", ev.EventAction,
-			"err", err, "attempt", b.Attempts(), "retry_in", d.Round(time.Millisecond))
+		c.failing.Fail("dedup_key", ev.DedupKey, "action", ev.EventAction, "err", err, "retry_in", d.Round(time.Millisecond))
 		if !backoff.Wait(ctx, d) {
 			return
 		}

@@ -2,6 +2,7 @@ package pager
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/logscan"
 	"github.com/flink-agent/flink-agent/pager/pdtest"
+	"github.com/flink-agent/flink-agent/testbed"
 )
 
 const testKey = "0123456789abcdef0123456789abcdef" // 32 characters, as PagerDuty's
@@ -112,7 +114,12 @@ func TestContractRetries429And5xxAndNetwork(t *testing.T) {
 	defer srv.Close()
 	srv.Script(429, 503, pdtest.NetworkError, 500, 502)
 	reg := prometheus.NewRegistry()
-	c := fastClient(t, srv, testKey, reg)
+	var logs testbed.SyncBuffer
+	c, err := NewClient(ClientOptions{URL: srv.URL, RoutingKeyFile: keyFile(t, testKey), Registerer: reg,
+		MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	runClient(t, c)
 	c.Enqueue(trigger("flink-agent/k", "s"))
 	// The server records the event before its answer reaches the client:
@@ -127,6 +134,12 @@ func TestContractRetries429And5xxAndNetwork(t *testing.T) {
 		if got := testutil.ToFloat64(c.requests.WithLabelValues(res)); got != want {
 			t.Errorf("requests{result=%s} = %v, want %v", res, got, want)
 		}
+	}
+	// Five failures in a row are two log lines: the start, and the end
+	// with their count.
+	out := logs.String()
+	if strings.Count(out, "condition=started") != 1 || !strings.Contains(out, "condition=ended occurrences=5") {
+		t.Errorf("retries logged as:\n%s", out)
 	}
 	// Backoff with jitter: every wait at least half the growing base.
 	ts := srv.RequestTimes()
