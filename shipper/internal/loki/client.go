@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -177,7 +178,7 @@ func ignoredCount(body []byte) int {
 	n := 0
 	for _, g := range m {
 		v, _ := strconv.Atoi(string(g[1]))
-		n += v
+		n = min(n, math.MaxInt-v) + v // a body cannot make the sum wrap negative
 	}
 	return n
 }
