@@ -63,13 +63,7 @@ func caseSymlinkFIFO(e *env, r *result) {
 	a, dir, logDir := e.fileCase(name)
 	w := newWriter()
 	target := filepath.Join(logDir, "target.data") // beside the logs, not matched by the glob
-	for i := 0; i < 200; i += 50 {
-		var msgs []string
-		for j := i; j < i+50; j++ {
-			msgs = append(msgs, fmt.Sprintf("flip target line chaosid=target-%d", j))
-		}
-		w.write(e.t, target, msgs...)
-	}
+	w.write(e.t, target, numbered(200, "flip target line chaosid=target-%d")...)
 	fifo := filepath.Join(logDir, "pipe.fifo")
 	must(e, syscall.Mkfifo(fifo, 0o644))
 	link := filepath.Join(logDir, "flip.log")
@@ -176,11 +170,7 @@ func caseRenamedOutAndBack(e *env, r *result) {
 	a, _, logDir := e.fileCase(name)
 	w := newWriter()
 	path := filepath.Join(logDir, "flink--taskexecutor-0-done.log")
-	var msgs []string
-	for i := range 500 {
-		msgs = append(msgs, fmt.Sprintf("finished line chaosid=done-%d", i))
-	}
-	w.write(e.t, path, msgs...)
+	w.write(e.t, path, numbered(500, "finished line chaosid=done-%d")...)
 	e.deliveries(name, w, r, 20*time.Second)
 	away := filepath.Join(logDir, "flink--taskexecutor-0-done.moved")
 	must(e, os.Rename(path, away))
@@ -200,11 +190,7 @@ func caseTwoPaths(e *env, r *result) {
 	a, _, logDir := e.fileCase(name)
 	w := newWriter()
 	file := filepath.Join(logDir, "flink--taskexecutor-0-real.log")
-	var msgs []string
-	for i := range 300 {
-		msgs = append(msgs, fmt.Sprintf("one file line chaosid=real-%d", i))
-	}
-	w.write(e.t, file, msgs...)
+	w.write(e.t, file, numbered(300, "one file line chaosid=real-%d")...)
 	must(e, os.Symlink(file, filepath.Join(logDir, "alias.log")))
 	must(e, os.Link(file, filepath.Join(logDir, "hard.log")))
 	time.Sleep(2 * time.Second) // scans see all three names
@@ -235,11 +221,7 @@ func caseUnreadable(e *env, r *result) {
 	}
 	w := newWriter()
 	locked := filepath.Join(logDir, "flink--taskexecutor-0-locked.log")
-	var msgs []string
-	for i := range 50 {
-		msgs = append(msgs, fmt.Sprintf("locked line chaosid=locked-%d", i))
-	}
-	w.write(e.t, locked, msgs...)
+	w.write(e.t, locked, numbered(50, "locked line chaosid=locked-%d")...)
 	must(e, os.Chmod(locked, 0))
 	a := e.startAgentAs(cred, bin, name, base, e.baseConfig(name, base))
 	w.canary(e.t, base, name, 150) // 3 s
@@ -248,6 +230,15 @@ func caseUnreadable(e *env, r *result) {
 	out := a.stop(r)
 	r.check(len(grep(out, "cannot read log file")) == 1, "%d warnings of the unreadable file, want 1", len(grep(out, "cannot read log file")))
 	r.check(len(grep(out, "no longer unreadable")) == 1, "%d notices of its end, want 1", len(grep(out, "no longer unreadable")))
+}
+
+// numbered is n messages: format filled with the number, a chaosid in it.
+func numbered(n int, format string) []string {
+	msgs := make([]string, n)
+	for i := range msgs {
+		msgs[i] = fmt.Sprintf(format, i)
+	}
+	return msgs
 }
 
 func must(e *env, err error) {

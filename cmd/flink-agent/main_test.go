@@ -142,14 +142,7 @@ func TestVersion(t *testing.T) {
 // and exits 0 within --shutdown.timeout on SIGTERM.
 func TestServeAndGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
-	logDir := filepath.Join(dir, "log")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(logDir, "flink--taskexecutor-0-host.log"),
-		[]byte("2026-11-23 10:00:00,000 INFO  org.apache.flink.runtime.taskexecutor.TaskExecutor [] - Starting.\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	logDir := logDirWithLine(t, dir)
 	port, err := testbed.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -217,6 +210,20 @@ func buildInfo(metrics string) string {
 		}
 	}
 	return ""
+}
+
+// logDirWithLine makes dir/log with one TaskManager log line in it.
+func logDirWithLine(t *testing.T, dir string) string {
+	t.Helper()
+	logDir := filepath.Join(dir, "log")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(logDir, "flink--taskexecutor-0-host.log"),
+		[]byte("2026-11-23 10:00:00,000 INFO  org.apache.flink.runtime.taskexecutor.TaskExecutor [] - Starting.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return logDir
 }
 
 func get(ctx context.Context, url string) (string, error) {
@@ -318,14 +325,7 @@ func TestWebConfigBasicAuth(t *testing.T) {
 // printed.
 func TestOwnLogCarriesNoCredentials(t *testing.T) {
 	dir := t.TempDir()
-	logDir := filepath.Join(dir, "log")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(logDir, "flink--taskexecutor-0-host.log"),
-		[]byte("2026-11-23 10:00:00,000 INFO  org.apache.flink.runtime.taskexecutor.TaskExecutor [] - Starting.\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	logDir := logDirWithLine(t, dir)
 	var sawAuth atomic.Bool
 	flink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, p, ok := r.BasicAuth(); ok && p == "PASS-rest" {

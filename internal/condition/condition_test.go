@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flink-agent/flink-agent/testbed"
 )
 
 func logger(buf *bytes.Buffer) *slog.Logger {
@@ -76,7 +78,7 @@ func TestSetPerKey(t *testing.T) {
 
 // Concurrent failures log the start exactly once.
 func TestWarningConcurrent(t *testing.T) {
-	var buf syncBuf
+	var buf testbed.SyncBuffer
 	w := New(slog.New(slog.NewTextHandler(&buf, nil)), "x")
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
@@ -93,21 +95,4 @@ func TestWarningConcurrent(t *testing.T) {
 	if out := buf.String(); strings.Count(out, "condition=started") != 1 || !strings.Contains(out, "occurrences=8000") {
 		t.Errorf("log:\n%s", out)
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
