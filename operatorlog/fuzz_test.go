@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/flink-agent/flink-agent/internal/labelvalue"
 )
 
 // FuzzOperatorLine: any line is the operator's layout or not, and a
@@ -35,8 +37,20 @@ func FuzzOperatorLine(f *testing.F) {
 			}
 		}
 		tr, ok := Recognize(&h)
-		if ok && (!bytes.Contains(line, []byte(tr.Namespace)) || !bytes.Contains(line, []byte(tr.Name))) {
-			t.Fatalf("resource %s/%s is not in %q", tr.Namespace, tr.Name, line)
+		if !ok {
+			return
+		}
+		// The resource comes from the line, as a label value: capped and
+		// made valid UTF-8.
+		ns, name := string(h.Namespace), string(h.Name)
+		if ns == "" && name == "" {
+			ns, name = resourceIDIn(h.Message)
+		}
+		if !bytes.Contains(line, []byte(ns)) || !bytes.Contains(line, []byte(name)) {
+			t.Fatalf("resource %q/%q is not in %q", ns, name, line)
+		}
+		if tr.Namespace != labelvalue.Cap(ns) || tr.Name != labelvalue.Cap(name) {
+			t.Fatalf("resource labels %q/%q, want %q/%q", tr.Namespace, tr.Name, labelvalue.Cap(ns), labelvalue.Cap(name))
 		}
 	})
 }
