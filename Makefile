@@ -32,7 +32,7 @@ help: ## list targets
 build: ## static binary in bin/flink-agent
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BUILD_OUT) ./cmd/flink-agent
 
-tools: ## install test-bed tools into $FLINK_AGENT_CACHE (Flink 1.20 and the newest 2.x, Loki, statsd_exporter, helm, Prometheus, Alertmanager, promtool, amtool)
+tools: ## install test-bed tools into $FLINK_AGENT_CACHE (Flink 1.20 and the newest 2.x, Loki, statsd_exporter, helm, Prometheus, Alertmanager, promtool, amtool, etcd, kube-apiserver, kube-controller-manager, flink-kubernetes, CRDs)
 	scripts/tools.sh
 
 # The filter keeps test names, results and t.Log lines (where the integration

@@ -32,6 +32,16 @@ FLINK_VERSIONS=${FLINK_VERSIONS:-test}
 MVN=(mvn -B -q --no-transfer-progress -Dstyle.color=never)
 PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-v0.316.0}
 ALERTMANAGER_VERSION=${ALERTMANAGER_VERSION:-v0.35.0}
+ETCD_VERSION=${ETCD_VERSION:-v3.7.3}
+KUBE_VERSION=${KUBE_VERSION:-v1.36.3}
+PROMETHEUS_OPERATOR_VERSION=${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}
+CERT_MANAGER_VERSION=${CERT_MANAGER_VERSION:-v1.21.2}
+# The FlinkDeployment CRD from the operator's API jar: a current one (>= 1.9.0,
+# with container-level restartPolicy) and one from before native sidecars.
+FLINK_OPERATOR_VERSIONS=${FLINK_OPERATOR_VERSIONS:-1.10.0 1.7.0}
+# Flink's native-Kubernetes deployer: the newest 1.20 patch the Maven mirror
+# serves (the tests run it on the test bed's Flink 1.20 lib/).
+FLINK_KUBERNETES_VERSION=${FLINK_KUBERNETES_VERSION:-1.20.1}
 
 mkdir -p "$BIN"
 log() { printf '[tools] %s\n' "$*" >&2; }
@@ -216,8 +226,125 @@ step_job() { # step_job VERSION
 	echo "$hash" >"$out.sha"
 }
 
+# mod_dir MODULE VERSION: the module's read-only directory in the module cache
+# (downloaded through the Go module proxy when missing).
+mod_dir() {
+	local tmp dir
+	tmp=$(mktemp -d)
+	dir=$(cd "$tmp" && GOFLAGS=-mod=mod go mod download -json "$1@$2" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+	rm -rf "$tmp"
+	[ -n "$dir" ] || { log "go mod download of $1@$2 failed"; exit 1; }
+	echo "$dir"
+}
+
+# mod_src NAME MODULE VERSION: a writable copy of a Go module for a build that
+# needs its go.mod edited; the caller touches $src/.ready once it is edited.
+mod_src() {
+	local src=$CACHE/src/$1-$3
+	if [ ! -f "$src/.ready" ]; then
+		local dir
+		dir=$(mod_dir "$2" "$3")
+		rm -rf "$src" && mkdir -p "$(dirname "$src")"
+		cp -r "$dir" "$src" && chmod -R u+w "$src"
+	fi
+	echo "$src"
+}
+
+# replaced DIR REGEX: the module paths that DIR/go.mod replaces with a target
+# matching REGEX.
+replaced() {
+	sed -n -E "s#^(replace)?[[:space:]]*([^[:space:]()]+)([[:space:]]+v[^[:space:]]+)?[[:space:]]+=>[[:space:]]+($2).*#\2#p" "$1/go.mod"
+}
+
+# timed NAME CMD...: runs CMD and records how long it took in $BIN/.NAME.buildtime
+# (seconds), which the tests print.
+timed() {
+	local name=$1 start=$SECONDS
+	shift
+	"$@"
+	echo $((SECONDS - start)) >"$BIN/.$name.buildtime"
+}
+
+# etcd for the test bed's Kubernetes control plane. Its go.mod replaces its
+# sibling modules with directories outside the module zip: drop every
+# replace and build against the published versions.
+step_etcd() {
+	stamped etcd "$ETCD_VERSION" && return 0
+	local src
+	src=$(mod_src etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION")
+	if [ ! -f "$src/.ready" ]; then
+		local old edits=()
+		for old in $(replaced "$src" '.*'); do edits+=(-dropreplace "$old"); done
+		(cd "$src" && go mod edit "${edits[@]}")
+		touch "$src/.ready"
+	fi
+	log "building etcd $ETCD_VERSION (about a minute the first time)"
+	(cd "$src" && timed etcd env GOWORK=off CGO_ENABLED=0 go build -mod=mod -trimpath -o "$BIN/etcd.tmp" .)
+	mv "$BIN/etcd.tmp" "$BIN/etcd"
+	stamp etcd "$ETCD_VERSION"
+}
+
+# kube-apiserver and kube-controller-manager. k8s.io/kubernetes replaces its
+# k8s.io/* libraries with ./staging/..., which the module zip leaves out:
+# drop those replaces and require the published k8s.io/<name> v0.<minor>.<patch>.
+# The version ldflags matter: helm reads the server's version (the chart
+# refuses native sidecars below 1.29), and a v0.0.0 binary would report so.
+step_kube() {
+	stamped kube-apiserver "$KUBE_VERSION" && stamped kube-controller-manager "$KUBE_VERSION" && return 0
+	local src lib=v0.${KUBE_VERSION#v1.}
+	src=$(mod_src kubernetes k8s.io/kubernetes "$KUBE_VERSION")
+	if [ ! -f "$src/.ready" ]; then
+		local old edits=()
+		for old in $(replaced "$src" '\./staging/'); do edits+=(-dropreplace "$old" -require "$old@$lib"); done
+		(cd "$src" && go mod edit "${edits[@]}")
+		touch "$src/.ready"
+	fi
+	local minor=${KUBE_VERSION#v1.}
+	minor=${minor%%.*}
+	local ldflags="-s -w"
+	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+	done
+	log "building kube-apiserver and kube-controller-manager $KUBE_VERSION (a few minutes the first time)"
+	rm -rf "$BIN/.kube.tmp" && mkdir -p "$BIN/.kube.tmp"
+	(cd "$src" && timed kube env GOWORK=off CGO_ENABLED=0 go build -mod=mod -trimpath -ldflags "$ldflags" \
+		-o "$BIN/.kube.tmp/" ./cmd/kube-apiserver ./cmd/kube-controller-manager)
+	mv "$BIN/.kube.tmp/kube-apiserver" "$BIN/.kube.tmp/kube-controller-manager" "$BIN/"
+	rmdir "$BIN/.kube.tmp"
+	stamp kube-apiserver "$KUBE_VERSION"
+	stamp kube-controller-manager "$KUBE_VERSION"
+}
+
+# The CRDs the chart's tests apply before `helm install`: prometheus-operator's
+# (PodMonitor, PrometheusRule) and cert-manager's (Certificate, Issuer), read
+# from the module cache at test time, never copied into the repo.
+step_crds() {
+	local dir
+	dir=$(mod_dir github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION")
+	[ -f "$dir/example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml" ] ||
+		{ log "no CRDs in $dir"; exit 1; }
+	dir=$(mod_dir github.com/cert-manager/cert-manager "$CERT_MANAGER_VERSION")
+	[ -f "$dir/deploy/crds/cert-manager.io_certificates.yaml" ] || { log "no CRDs in $dir"; exit 1; }
+}
+
+# Flink's native-Kubernetes deployer (flink-kubernetes, the code the Flink
+# Kubernetes Operator creates JobManagers with), and the operator's API jars,
+# which carry its FlinkDeployment CRD.
+step_flinkk8s() {
+	local dir=$CACHE/flink-kubernetes want=("org.apache.flink:flink-kubernetes:$FLINK_KUBERNETES_VERSION") a v
+	for v in $FLINK_OPERATOR_VERSIONS; do want+=("org.apache.flink:flink-kubernetes-operator-api:$v"); done
+	mkdir -p "$dir"
+	for a in "${want[@]}"; do
+		IFS=: read -r _ name v <<<"$a"
+		[ -f "$dir/$name-$v.jar" ] && continue
+		log "fetching $a from Maven Central"
+		"${MVN[@]}" -f "$ROOT/testbed/flinkdist/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+			-Dartifact="$a" -DoutputDirectory="$dir"
+	done
+}
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(golangci statsd helm promtools flink job loki)
+[ ${#steps[@]} -gt 0 ] || steps=(golangci statsd helm promtools flink job loki etcd kube crds flinkk8s)
 case $FLINK_VERSIONS in
 test | all) FLINK_VERSIONS=$(flink_versions "$FLINK_VERSIONS") ;;
 esac
