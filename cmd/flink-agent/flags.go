@@ -40,6 +40,7 @@ REST API, ships log files to Loki, emits Prometheus and DogStatsD metrics.
 
 Commands:
   check-config   validate the configuration and exit (0 valid, 2 invalid)
+  webhook        the sidecar-injecting admission webhook (flink-agent webhook --help)
 
 Flags (each overrides the config file key shown in brackets):
 `

@@ -46,6 +46,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "webhook" {
+		return runWebhook(args[1:], stderr)
+	}
 	opts, err := parseArgs(args, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
