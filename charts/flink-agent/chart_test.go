@@ -22,7 +22,10 @@ import (
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
@@ -99,7 +102,30 @@ type rendered struct {
 	podMonitors     []*monitoringv1.PodMonitor
 	rules           []*monitoringv1.PrometheusRule
 	flinkDeployment []*flinkDeployment
+	deployments     []*appsv1.Deployment
+	webhooks        []*admissionregistrationv1.MutatingWebhookConfiguration
+	secrets         map[string]*corev1.Secret
 	raw             map[string][]byte // "Kind/name" -> document
+}
+
+// certManagerObject is the part of cert-manager's Certificate and Issuer the
+// chart renders (no Go types here; the real CRDs validate them on the API
+// server in TestHelmInstallUpgradeUninstall).
+type certManagerObject struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   metav1.ObjectMeta `json:"metadata"`
+	Spec       struct {
+		SelfSigned *struct{} `json:"selfSigned,omitempty"`
+		SecretName string    `json:"secretName,omitempty"`
+		CommonName string    `json:"commonName,omitempty"`
+		DNSNames   []string  `json:"dnsNames,omitempty"`
+		IssuerRef  *struct {
+			Name  string `json:"name"`
+			Kind  string `json:"kind,omitempty"`
+			Group string `json:"group,omitempty"`
+		} `json:"issuerRef,omitempty"`
+	} `json:"spec"`
 }
 
 // flinkDeployment is the part of the Flink Kubernetes Operator's
@@ -156,7 +182,7 @@ func render(t *testing.T, dir string, args ...string) rendered {
 
 func decode(t *testing.T, out string) rendered {
 	t.Helper()
-	r := rendered{configMaps: map[string]*corev1.ConfigMap{}, raw: map[string][]byte{}}
+	r := rendered{configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}, raw: map[string][]byte{}}
 	for _, doc := range docSep.Split(out, -1) {
 		var meta struct {
 			Kind     string `json:"kind"`
@@ -189,6 +215,23 @@ func decode(t *testing.T, out string) rendered {
 		case "FlinkDeployment":
 			fd := &flinkDeployment{}
 			r.flinkDeployment, obj = append(r.flinkDeployment, fd), fd
+		case "Deployment":
+			d := &appsv1.Deployment{}
+			r.deployments, obj = append(r.deployments, d), d
+		case "MutatingWebhookConfiguration":
+			w := &admissionregistrationv1.MutatingWebhookConfiguration{}
+			r.webhooks, obj = append(r.webhooks, w), w
+		case "Secret":
+			sec := &corev1.Secret{}
+			r.secrets[meta.Metadata.Name], obj = sec, sec
+		case "ServiceAccount":
+			obj = &corev1.ServiceAccount{}
+		case "Service":
+			obj = &corev1.Service{}
+		case "PodDisruptionBudget":
+			obj = &policyv1.PodDisruptionBudget{}
+		case "Certificate", "Issuer":
+			obj = &certManagerObject{}
 		default:
 			t.Errorf("%s: a kind the tests do not know how to check", key)
 			continue
@@ -239,15 +282,14 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopCluster(code != 0)
 	if agentBin != "" {
 		os.RemoveAll(filepath.Dir(agentBin))
 	}
 	os.Exit(code)
 }
 
-// checkConfig runs the agent's own check-config on each rendered file, and
-// checks what the pod layout depends on.
-// agentBinary builds the agent once per test binary.
+// agentBinary builds ./cmd/flink-agent once for the package.
 func agentBinary(t *testing.T) string {
 	t.Helper()
 	agentOnce.Do(func() {
@@ -269,9 +311,11 @@ func agentBinary(t *testing.T) string {
 	return agentBin
 }
 
+// checkConfig runs the agent's own check-config on each rendered file, and
+// checks what the pod layout depends on.
 func checkConfig(t *testing.T, cm *corev1.ConfigMap) {
 	t.Helper()
-	agentBin := agentBinary(t)
+	bin := agentBinary(t)
 	if got := keys(cm.Data); !slices.Equal(got, []string{"jobmanager.yaml", "taskmanager.yaml"}) {
 		t.Fatalf("ConfigMap keys %v", got)
 	}
@@ -280,7 +324,7 @@ func checkConfig(t *testing.T, cm *corev1.ConfigMap) {
 		if err := os.WriteFile(file, []byte(cm.Data[k]), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(agentBin, "check-config", "--config.file", file).CombinedOutput()
+		out, err := exec.Command(bin, "check-config", "--config.file", file).CombinedOutput()
 		if err != nil {
 			t.Errorf("flink-agent check-config %s: %v\n%s\n%s", k, err, out, cm.Data[k])
 		}

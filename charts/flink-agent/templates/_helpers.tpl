@@ -286,11 +286,21 @@ then .Values.config merged on top, then what must hold for the pod layout
   emptyDir: {}
   {{- end }}
 - name: flink-agent-config
+  {{- if .inject }}
+  # Injected pods live in any namespace, where this release's ConfigMap is
+  # not: the webhook puts the configuration in the pod's own annotation.
+  downwardAPI:
+    items:
+      - path: {{ .component }}.yaml
+        fieldRef:
+          fieldPath: metadata.annotations['{{ include "flink-agent.configAnnotation" . }}']
+  {{- else }}
   configMap:
     name: {{ include "flink-agent.fullname" . }}
     items:
       - key: {{ .component }}.yaml
         path: {{ .component }}.yaml
+  {{- end }}
 {{- if $v.loki.secret.name }}
 - name: flink-agent-loki
   secret:
@@ -342,4 +352,42 @@ spec:
     {{- end }}
   volumes:
     {{- include "flink-agent._volumes" . | nindent 4 }}
+{{- end -}}
+
+
+{{- define "flink-agent.configAnnotation" -}}
+flink-agent/config
+{{- end -}}
+
+{{/*
+webhookSidecar: what the webhook adds to one kind of Flink pod (its
+--webhook.config-file holds one per component). The same templates as the
+pod templates, so the chart stays the one description of the sidecar.
+*/}}
+{{- define "flink-agent._webhookSidecar" -}}
+{{- $ctx := merge (dict "inject" true) . -}}
+native: {{ .v.sidecar.native }}
+container:
+  {{- include "flink-agent._sidecar" $ctx | fromYamlArray | first | toYaml | nindent 2 }}
+volumes:
+  {{- include "flink-agent._volumes" $ctx | nindent 2 }}
+mainContainerVolumeMounts:
+  {{- include "flink-agent._mainMounts" $ctx | nindent 2 }}
+labels:
+  {{- include "flink-agent._podLabels" $ctx | nindent 2 }}
+annotations:
+  {{ include "flink-agent.configAnnotation" $ctx }}: {{ include "flink-agent.config" $ctx | quote }}
+{{- end -}}
+
+{{/* webhookConfig: the webhook's --webhook.config-file. */}}
+{{- define "flink-agent.webhookConfig" -}}
+jobmanager:
+  {{- include "flink-agent._webhookSidecar" (merge (dict "component" "jobmanager") .) | nindent 2 }}
+taskmanager:
+  {{- include "flink-agent._webhookSidecar" (merge (dict "component" "taskmanager") .) | nindent 2 }}
+{{- end -}}
+
+{{/* crdCheck: a jsonpath that reads the FlinkDeployment CRD's container-level restartPolicy (operator >= 1.9.0). */}}
+{{- define "flink-agent.crdCheck" -}}
+{.spec.versions[?(@.name=="v1beta1")].schema.openAPIV3Schema.properties.spec.properties.jobManager.properties.podTemplate.properties.spec.properties.initContainers.items.properties.restartPolicy.type}
 {{- end -}}
