@@ -243,6 +243,9 @@ func (k *Kube) connect() error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = 100, 200
+	// Deprecation warnings (v1 Endpoints when listing everything) are noise
+	// in test output.
+	cfg.WarningHandler = rest.NoWarnings{}
 	cfg.Timeout = 30 * time.Second
 	if k.client, err = kubernetes.NewForConfig(cfg); err != nil {
 		return err

@@ -131,7 +131,8 @@ func helmKube(t *testing.T, k *testbed.Kube, args ...string) (string, error) {
 
 // subset reports where want (what the chart rendered) is not contained in got
 // (what the API server stored): a field dropped, pruned or changed. The
-// server may add fields (defaults, status); it may not lose any.
+// server may add fields (defaults, status) and list items; it may not lose
+// or reorder any.
 func subset(path string, want, got any) error {
 	switch w := want.(type) {
 	case map[string]any:
@@ -149,14 +150,27 @@ func subset(path string, want, got any) error {
 			}
 		}
 	case []any:
+		// In order, with room for what the server adds (the ServiceAccount
+		// admission plugin appends its token mount to every container).
 		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			return fmt.Errorf("%s: want %d items, got %v", path, len(w), got)
+		if !ok {
+			return fmt.Errorf("%s: want a list, got %v", path, got)
 		}
+		j := 0
 		for i := range w {
-			if err := subset(fmt.Sprintf("%s[%d]", path, i), w[i], g[i]); err != nil {
-				return err
+			var last error
+			for ; j < len(g); j++ {
+				if last = subset(fmt.Sprintf("%s[%d]", path, i), w[i], g[j]); last == nil {
+					break
+				}
 			}
+			if j == len(g) {
+				if last == nil {
+					last = fmt.Errorf("%s[%d]: missing (want %v)", path, i, w[i])
+				}
+				return last
+			}
+			j++
 		}
 	default:
 		if !reflect.DeepEqual(want, got) {
@@ -238,6 +252,21 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 			ns := newNamespace(t, k, "helm-"+strings.TrimSuffix(strings.TrimSuffix(name(f), ".yaml"), "-values"), nil)
 			rel := "orders"
 			vals := valuesArgs(f)
+			// Objects the values send to other namespaces (dashboards.namespace;
+			// render uses the namespace "flink" for the release's).
+			namespaces := []string{ns}
+			for _, doc := range render(t, ".", vals...).raw {
+				var m metav1.PartialObjectMetadata
+				if err := yaml.Unmarshal(doc, &m); err != nil {
+					t.Fatal(err)
+				}
+				if other := m.Namespace; other != "" && other != namespace && !slices.Contains(namespaces, other) {
+					namespaces = append(namespaces, other)
+					if _, err := k.Client().CoreV1().Namespaces().Get(ctx, other, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+						newNamespace(t, k, other, nil)
+					}
+				}
+			}
 			out, err := helmKube(t, k, append([]string{"install", rel, ".", "--namespace", ns}, vals...)...)
 			if err != nil {
 				t.Fatalf("helm install: %v\n%s", err, out)
@@ -251,7 +280,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 			for _, m := range manifest {
 				if m.GetKind() == "Deployment" {
 					webhook = true
-					want, _, _ := unstructured.NestedInt64(m.Object, "spec", "replicas")
+					want, _, _ := unstructured.NestedFloat64(m.Object, "spec", "replicas") // YAML numbers decode as float64
 					// kube-controller-manager makes the pods; restricted
 					// Pod Security admits them.
 					waitPods(t, k, ns, "app.kubernetes.io/component=webhook", int(want))
@@ -262,7 +291,7 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 				caBefore = webhookCA(t, k, ns, rel)
 			}
 
-			out, err = helmKube(t, k, append(append([]string{"upgrade", rel, ".", "--namespace", ns}, vals...), "--set", "cluster=upgraded")...)
+			out, err = helmKube(t, k, append(append([]string{"upgrade", rel, ".", "--namespace", ns}, vals...), "--set", "config.flink.scrape_interval=17s")...)
 			if err != nil {
 				t.Fatalf("helm upgrade: %v\n%s", err, out)
 			}
@@ -270,8 +299,8 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(cm.Data["jobmanager.yaml"], "upgraded") {
-				t.Errorf("the upgrade's cluster=upgraded is not in the stored ConfigMap:\n%s", cm.Data["jobmanager.yaml"])
+			if !strings.Contains(cm.Data["jobmanager.yaml"], "scrape_interval: 17s") {
+				t.Errorf("the upgrade's config.flink.scrape_interval=17s is not in the stored ConfigMap:\n%s", cm.Data["jobmanager.yaml"])
 			}
 			checkStored(t, k, ns, rel)
 			if webhook {
@@ -285,8 +314,10 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 			}
 			var left []string
 			if err := testbed.WaitFor(ctx, nil, 500*time.Millisecond, func(ctx context.Context) error {
-				if left, err = leftovers(ctx, k, ns); err != nil || len(left) > 0 {
-					return fmt.Errorf("left behind: %v %v", left, err)
+				for _, n := range namespaces {
+					if left, err = leftovers(ctx, k, n); err != nil || len(left) > 0 {
+						return fmt.Errorf("left behind in %s: %v %v", n, left, err)
+					}
 				}
 				mwcs, err := k.Client().AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + rel})
 				if err != nil || len(mwcs.Items) > 0 {
@@ -320,7 +351,11 @@ func checkStored(t *testing.T, k *testbed.Kube, ns, rel string) []*unstructured.
 		}
 		u := &unstructured.Unstructured{Object: m}
 		objs = append(objs, u)
-		ri, err := k.Resource(u.GetAPIVersion(), u.GetKind(), ns)
+		objNS := ns
+		if u.GetNamespace() != "" {
+			objNS = u.GetNamespace()
+		}
+		ri, err := k.Resource(u.GetAPIVersion(), u.GetKind(), objNS)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -381,7 +416,7 @@ func waitPods(t *testing.T, k *testbed.Kube, ns, selector string, n int) []corev
 		}
 		return nil
 	}); err != nil {
-		t.Fatalf("%v\nevents:\n%s", err, k.Events(ctx, ns))
+		t.Fatalf("%v\nevents:\n%s", err, k.Events(ctxFor(t, 10*time.Second), ns))
 	}
 	return pods
 }
@@ -436,28 +471,39 @@ func flinkConfDir(t *testing.T) string {
 	return dir
 }
 
-// flinkPods runs Flink's own pod builders (testdata/FlinkPods.java) with the
-// given pod templates ("-" for none): the JobManager's pod (from the
-// Deployment Flink builds) and a TaskManager pod, as Flink would send them.
-func flinkPods(t *testing.T, clusterID, ns, jmTemplate, tmTemplate string) (jm, tm *corev1.Pod) {
+// flinkCluster names a cluster for flinkPods, with its pod templates ("-"
+// for none).
+type flinkCluster struct{ id, jmTemplate, tmTemplate string }
+
+// flinkPods runs Flink's own pod builders (testdata/FlinkPods.java, one JVM
+// for all clusters): each cluster's JobManager pod (from the Deployment Flink
+// builds) and a TaskManager pod, as Flink would send them to namespace ns.
+func flinkPods(t *testing.T, ns string, clusters ...flinkCluster) (jm, tm []*corev1.Pod) {
 	t.Helper()
-	cmd := exec.Command("java", "-cp", flinkClasspath(t), "testdata/FlinkPods.java", clusterID, ns, flinkConfDir(t), jmTemplate, tmTemplate)
+	args := []string{"-cp", flinkClasspath(t), "testdata/FlinkPods.java", flinkConfDir(t), ns}
+	for _, c := range clusters {
+		args = append(args, c.id, c.jmTemplate, c.tmTemplate)
+	}
+	cmd := exec.Command("java", args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("FlinkPods.java: %v\n%s", err, stderr.String())
 	}
-	var out struct {
+	var out []struct {
 		JobManager  appsv1.Deployment `json:"jobmanager"`
 		TaskManager corev1.Pod        `json:"taskmanager"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		t.Fatalf("FlinkPods.java printed %v: %.2000s", err, stdout.String())
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out) != len(clusters) {
+		t.Fatalf("FlinkPods.java printed %d clusters (%v): %.2000s", len(out), err, stdout.String())
 	}
-	tmpl := out.JobManager.Spec.Template
-	jm = &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
-	jm.Name = clusterID + "-jobmanager"
-	return jm, &out.TaskManager
+	for i, o := range out {
+		tmpl := o.JobManager.Spec.Template
+		p := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
+		p.Name = clusters[i].id + "-jobmanager"
+		jm, tm = append(jm, p), append(tm, &out[i].TaskManager)
+	}
+	return jm, tm
 }
 
 // agentParts is what the chart's templates add to a Flink pod: the agent
@@ -562,40 +608,44 @@ func TestPodSecurityRestricted(t *testing.T) {
 	k := cluster(t)
 	ctx := ctxFor(t, 5*time.Minute)
 	ns := newNamespace(t, k, "pss-restricted", nil)
+	var clusters []flinkCluster
 	for _, native := range []bool{true, false} {
+		jmT, tmT := podTemplates(t, "-f", "ci/restricted-values.yaml", "--set", fmt.Sprintf("sidecar.native=%t", native))
+		clusters = append(clusters, flinkCluster{fmt.Sprintf("pss-%t", native), jmT, tmT})
+	}
+	jms, tms := flinkPods(t, ns, clusters...)
+	for i, native := range []bool{true, false} {
 		t.Run(fmt.Sprintf("native=%t", native), func(t *testing.T) {
-			jmT, tmT := podTemplates(t, "-f", "ci/restricted-values.yaml", "--set", fmt.Sprintf("sidecar.native=%t", native))
-			id := fmt.Sprintf("pss-%t", native)
-			jm, tm := flinkPods(t, id, ns, jmT, tmT)
-			for _, c := range []struct {
+			c := clusters[i]
+			for _, p := range []struct {
 				component string
 				pod       *corev1.Pod
 				template  string
-			}{{"jobmanager", jm, jmT}, {"taskmanager", tm, tmT}} {
-				stored, err := createPod(ctx, k, ns, c.pod)
+			}{{"jobmanager", jms[i], c.jmTemplate}, {"taskmanager", tms[i], c.tmTemplate}} {
+				stored, err := createPod(ctx, k, ns, p.pod)
 				if err != nil {
-					t.Errorf("%s pod refused: %v", c.component, err)
+					t.Errorf("%s pod refused: %v", p.component, err)
 					continue
 				}
-				checkCarries(t, c.component+" pod", chartParts(t, c.template), stored.Spec)
+				checkCarries(t, p.component+" pod", chartParts(t, p.template), stored.Spec)
 			}
 			if !native {
 				return
 			}
 			// Negative control: only the agent lacks runAsNonRoot (the pod
 			// level moves to flink-main-container, which keeps it).
-			bad := tm.DeepCopy()
+			bad := tms[i].DeepCopy()
 			bad.Name += "-negative"
 			bad.Spec.SecurityContext.RunAsNonRoot = nil
-			for i := range bad.Spec.Containers {
-				if sc := bad.Spec.Containers[i].SecurityContext; sc != nil {
+			for j := range bad.Spec.Containers {
+				if sc := bad.Spec.Containers[j].SecurityContext; sc != nil {
 					yes := true
 					sc.RunAsNonRoot = &yes
 				}
 			}
-			for i := range bad.Spec.InitContainers {
-				if bad.Spec.InitContainers[i].Name == "flink-agent" {
-					bad.Spec.InitContainers[i].SecurityContext.RunAsNonRoot = nil
+			for j := range bad.Spec.InitContainers {
+				if bad.Spec.InitContainers[j].Name == "flink-agent" {
+					bad.Spec.InitContainers[j].SecurityContext.RunAsNonRoot = nil
 				}
 			}
 			_, err := createPod(ctx, k, ns, bad)
@@ -672,7 +722,7 @@ func TestFlinkNativeDeployer(t *testing.T) {
 				rs = &list.Items[0]
 				return nil
 			}); err != nil {
-				t.Fatalf("kube-controller-manager made no ReplicaSet: %v\n%s", err, k.Events(ctx, ns))
+				t.Fatalf("kube-controller-manager made no ReplicaSet: %v\n%s", err, k.Events(ctxFor(t, 10*time.Second), ns))
 			}
 			checkCarries(t, "ReplicaSet", want, rs.Spec.Template.Spec)
 			pod := waitPods(t, k, ns, sel, 1)[0]
@@ -752,8 +802,26 @@ func TestOperatorCRDBefore19PrunesSidecar(t *testing.T) {
 		if want := map[bool]string{true: "string", false: ""}[version == testbed.FlinkOperatorVersion]; out.String() != want {
 			t.Errorf("the documented CRD check prints %q for operator %s, want %q", out.String(), version, want)
 		}
-		obj := strings.Replace(string(doc), "name: "+release+"-flink-agent-example", "name: "+name, 1)
-		if _, err := k.Apply(ctx, ns, []byte(obj)); err != nil {
+		// Created as the operator's users do (kubectl create/apply, helm):
+		// a POST, which prunes unknown fields silently (a server-side apply
+		// would refuse them).
+		var obj map[string]any
+		if err := yaml.Unmarshal(doc, &obj); err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		u.SetName(name)
+		if version == testbed.FlinkOperatorVersionBefore19 {
+			// Its CRD knows Flink versions up to v1_19.
+			if err := unstructured.SetNestedField(u.Object, "v1_18", "spec", "flinkVersion"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ri, err := k.Resource("flink.apache.org/v1beta1", "FlinkDeployment", ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ri.Create(ctx, u, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -223,9 +223,9 @@ func TestWebhookInjects(t *testing.T) {
 
 	inject := newNamespace(t, k, "webhook-inject", map[string]string{"flink-agent/inject": "enabled"})
 	plain := newNamespace(t, k, "webhook-plain", map[string]string{})
-	jm, tm := flinkPods(t, "wh", inject, "-", "-")
 	jmT, tmT := podTemplates(t, webhookValues...)
-	jmWithAgent, _ := flinkPods(t, "wh-templated", inject, jmT, tmT)
+	jms, tms := flinkPods(t, inject, flinkCluster{"wh", "-", "-"}, flinkCluster{"wh-templated", jmT, tmT})
+	jm, tm, jmWithAgent := jms[0], tms[0], jms[1]
 	want := map[string]agentParts{"jobmanager": chartParts(t, jmT), "taskmanager": chartParts(t, tmT)}
 	annotations := map[string]string{"jobmanager": cfg.JobManager.Annotations["flink-agent/config"], "taskmanager": cfg.TaskManager.Annotations["flink-agent/config"]}
 

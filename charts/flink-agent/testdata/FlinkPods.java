@@ -5,10 +5,15 @@
 // each TaskManager). The chart's tests send the result to a real API server.
 //
 //   java -cp "<flink lib>/*:flink-kubernetes-<v>.jar" FlinkPods.java \
-//        CLUSTER_ID NAMESPACE CONF_DIR JM_TEMPLATE|- TM_TEMPLATE|-
+//        CONF_DIR NAMESPACE [CLUSTER_ID JM_TEMPLATE|- TM_TEMPLATE|-]...
+//
+// prints a JSON list of {"jobmanager": Deployment, "taskmanager": Pod}, one
+// per cluster (one JVM for several: it starts slowly).
 import java.io.File;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import org.apache.flink.client.deployment.ClusterSpecification;
@@ -38,11 +43,19 @@ import org.apache.flink.runtime.clusterframework.TaskExecutorProcessUtils;
 
 public class FlinkPods {
     public static void main(String[] args) throws Exception {
-        String clusterId = args[0];
+        List<Object> out = new ArrayList<>();
+        for (int i = 2; i + 2 < args.length; i += 3) {
+            out.add(build(args[0], args[1], args[i], args[i + 1], args[i + 2]));
+        }
+        System.out.println(Serialization.asJson(out));
+    }
+
+    private static Map<String, Object> build(String confDir, String namespace, String clusterId, String jmTemplate, String tmTemplate)
+            throws Exception {
         Configuration conf = new Configuration();
         conf.set(KubernetesConfigOptions.CLUSTER_ID, clusterId);
-        conf.set(KubernetesConfigOptions.NAMESPACE, args[1]);
-        conf.set(DeploymentOptionsInternal.CONF_DIR, args[2]);
+        conf.set(KubernetesConfigOptions.NAMESPACE, namespace);
+        conf.set(DeploymentOptionsInternal.CONF_DIR, confDir);
         conf.set(KubernetesConfigOptions.CONTAINER_IMAGE, "flink:1.20");
         conf.set(JobManagerOptions.TOTAL_PROCESS_MEMORY, MemorySize.parse("1024m"));
         conf.set(TaskManagerOptions.TOTAL_PROCESS_MEMORY, MemorySize.parse("1024m"));
@@ -53,30 +66,29 @@ public class FlinkPods {
         KubernetesUtils.checkAndUpdatePortConfigOption(conf, BlobServerOptions.PORT, Constants.BLOB_SERVER_PORT);
         KubernetesUtils.checkAndUpdatePortConfigOption(conf, TaskManagerOptions.RPC_PORT, Constants.TASK_MANAGER_RPC_PORT);
         KubernetesUtils.checkAndUpdatePortConfigOption(conf, RestOptions.BIND_PORT, Constants.REST_PORT);
-        if (!args[4].equals("-")) {
-            conf.set(KubernetesConfigOptions.TASK_MANAGER_POD_TEMPLATE, args[4]);
+        if (!tmTemplate.equals("-")) {
+            conf.set(KubernetesConfigOptions.TASK_MANAGER_POD_TEMPLATE, tmTemplate);
         }
         // Only parses templates; it never connects.
-        FlinkKubeClient client = FlinkKubeClientFactory.getInstance().fromConfiguration(conf, "flinkpods");
+        try (FlinkKubeClient client = FlinkKubeClientFactory.getInstance().fromConfiguration(conf, "flinkpods")) {
+            ClusterSpecification spec = new ClusterSpecification.ClusterSpecificationBuilder()
+                    .setMasterMemoryMB(1024).setTaskManagerMemoryMB(1024).setSlotsPerTaskManager(1)
+                    .createClusterSpecification();
+            Object jm = KubernetesJobManagerFactory.buildKubernetesJobManagerSpecification(
+                    template(client, jmTemplate), new KubernetesJobManagerParameters(conf, spec)).getDeployment();
 
-        ClusterSpecification spec = new ClusterSpecification.ClusterSpecificationBuilder()
-                .setMasterMemoryMB(1024).setTaskManagerMemoryMB(1024).setSlotsPerTaskManager(1)
-                .createClusterSpecification();
-        Object jm = KubernetesJobManagerFactory.buildKubernetesJobManagerSpecification(
-                template(client, args[3]), new KubernetesJobManagerParameters(conf, spec)).getDeployment();
+            KubernetesTaskManagerParameters tmParams = new KubernetesTaskManagerParameters(
+                    conf, clusterId + "-taskmanager-1-1", "", "",
+                    ContaineredTaskManagerParameters.create(conf, TaskExecutorProcessUtils.processSpecFromConfig(conf)),
+                    Collections.emptyMap(), Collections.emptySet());
+            Object tm = KubernetesTaskManagerFactory.buildTaskManagerKubernetesPod(
+                    template(client, tmTemplate), tmParams).getInternalResource();
 
-        KubernetesTaskManagerParameters tmParams = new KubernetesTaskManagerParameters(
-                conf, clusterId + "-taskmanager-1-1", "", "",
-                ContaineredTaskManagerParameters.create(conf, TaskExecutorProcessUtils.processSpecFromConfig(conf)),
-                Collections.emptyMap(), Collections.emptySet());
-        Object tm = KubernetesTaskManagerFactory.buildTaskManagerKubernetesPod(
-                template(client, args[4]), tmParams).getInternalResource();
-
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("jobmanager", jm);
-        out.put("taskmanager", tm);
-        System.out.println(Serialization.asJson(out));
-        client.close();
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("jobmanager", jm);
+            out.put("taskmanager", tm);
+            return out;
+        }
     }
 
     private static FlinkPod template(FlinkKubeClient client, String file) {
