@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // Versions of what `scripts/tools.sh crds flinkk8s` fetches (the same
@@ -79,12 +80,44 @@ func catFiles(dir string, names ...string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// FlinkKubernetesVersion is the org.apache.flink:flink-kubernetes the
+// Kubernetes tests deploy with: the newest 1.20 patch the Maven mirror here
+// serves (it has no 1.20.5), run on the test bed's Flink of the same minor
+// line. The Flink Kubernetes Operator, too, deploys with the Flink client it
+// bundles, not the cluster's patch release.
+var FlinkKubernetesVersion = envOr("FLINK_KUBERNETES_VERSION", "1.20.1")
+
 // FlinkKubernetesDir holds the jars of `scripts/tools.sh flinkk8s`.
 func FlinkKubernetesDir() string { return filepath.Join(CacheDir(), "flink-kubernetes") }
 
-// FlinkKubernetesJar is org.apache.flink:flink-kubernetes for a Flink version.
-func FlinkKubernetesJar(flinkVersion string) (string, error) {
-	return cachedFile(filepath.Join(FlinkKubernetesDir(), "flink-kubernetes-"+flinkVersion+".jar"))
+// FlinkKubernetesClasspath is a Java classpath for Flink's native Kubernetes
+// code: flink-kubernetes and the lib/ of the test bed Flink of its minor
+// line (FLINK_VERSION when it is of that line, else the one
+// testbed/flink-versions.txt lists).
+func FlinkKubernetesClasspath() (string, error) {
+	jar, err := cachedFile(filepath.Join(FlinkKubernetesDir(), "flink-kubernetes-"+FlinkKubernetesVersion+".jar"))
+	if err != nil {
+		return "", err
+	}
+	minor := func(v string) string {
+		p := strings.SplitN(v, ".", 3)
+		return strings.Join(p[:min(2, len(p))], ".")
+	}
+	flink := ""
+	for _, v := range append([]string{FlinkVersion()}, versionsWith("all")...) {
+		if minor(v) == minor(FlinkKubernetesVersion) {
+			flink = v
+			break
+		}
+	}
+	if flink == "" {
+		return "", fmt.Errorf("no test bed Flink %s.x for flink-kubernetes %s", minor(FlinkKubernetesVersion), FlinkKubernetesVersion)
+	}
+	lib := filepath.Join(FlinkHome(flink), "lib")
+	if _, err := os.Stat(lib); err != nil {
+		return "", fmt.Errorf("Flink %s is not installed (%v): run `make tools`", flink, err)
+	}
+	return lib + "/*:" + jar, nil
 }
 
 // FlinkDeploymentCRD is the Flink Kubernetes Operator's FlinkDeployment CRD,

@@ -445,20 +445,14 @@ func podTemplates(t *testing.T, args ...string) (jm, tm string) {
 		write("taskmanager-pod-template.yaml", r.flinkDeployment[0].Spec.TaskManager.PodTemplate)
 }
 
-// flinkClasspath is Flink's lib/ and flink-kubernetes for the test bed's
-// Flink version.
+// flinkClasspath is Flink's lib/ and flink-kubernetes.
 func flinkClasspath(t *testing.T) string {
 	t.Helper()
-	v := testbed.FlinkVersion()
-	jar, err := testbed.FlinkKubernetesJar(v)
+	cp, err := testbed.FlinkKubernetesClasspath()
 	if err != nil {
 		t.Fatal(err)
 	}
-	lib := filepath.Join(testbed.FlinkHome(v), "lib")
-	if _, err := os.Stat(lib); err != nil {
-		t.Fatalf("Flink %s is not installed: run `make tools` (%v)", v, err)
-	}
-	return lib + "/*:" + jar
+	return cp
 }
 
 // flinkConfDir is an empty Flink configuration directory (the CLI needs one).
@@ -670,7 +664,7 @@ func sessionCLI(t *testing.T, k *testbed.Kube, ns, id, jmTemplate, tmTemplate st
 		"-Dkubernetes.rest-service.exposed.type=ClusterIP",
 		"-Djobmanager.memory.process.size=1024m",
 		"-Dtaskmanager.memory.process.size=1024m",
-		"-Dkubernetes.container.image.ref=flink:" + strings.Join(strings.Split(testbed.FlinkVersion(), ".")[:2], "."),
+		"-Dkubernetes.container.image.ref=flink:1.20",
 	}
 	if jmTemplate != "" {
 		args = append(args, "-Dkubernetes.pod-template-file.jobmanager="+jmTemplate)
@@ -705,7 +699,7 @@ func TestFlinkNativeDeployer(t *testing.T) {
 			if err != nil {
 				t.Fatalf("KubernetesSessionCli: %v\n%s", err, out)
 			}
-			t.Logf("KubernetesSessionCli (Flink %s) created session cluster %s in %s", testbed.FlinkVersion(), id, time.Since(t0).Round(time.Millisecond))
+			t.Logf("KubernetesSessionCli (flink-kubernetes %s) created session cluster %s in %s", testbed.FlinkKubernetesVersion, id, time.Since(t0).Round(time.Millisecond))
 
 			dep, err := k.Client().AppsV1().Deployments(ns).Get(ctx, id, metav1.GetOptions{})
 			if err != nil {
