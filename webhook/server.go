@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,9 @@ type Handler struct {
 	log      *slog.Logger
 	requests *prometheus.CounterVec
 	mux      *http.ServeMux
+
+	mu     sync.Mutex
+	warned map[string]bool // problems logged at warn level once; later at debug
 }
 
 // NewHandler registers the webhook's metrics in reg and returns its handler.
@@ -55,7 +59,8 @@ func NewHandler(cfg *Config, log *slog.Logger, reg *prometheus.Registry) *Handle
 			Name: "flink_agent_webhook_requests_total",
 			Help: "Admission requests answered, by result: injected (the sidecar was added), skipped (not a pod to inject, or it has the agent), error (left unchanged: undecodable, or the patch would make an invalid pod).",
 		}, []string{"result"}),
-		mux: http.NewServeMux(),
+		mux:    http.NewServeMux(),
+		warned: map[string]bool{},
 	}
 	for _, r := range []string{ResultInjected, ResultSkipped, ResultError} {
 		h.requests.WithLabelValues(r)
@@ -82,7 +87,7 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 		// The API server treats the failed call by failurePolicy (Ignore):
 		// the pod is created unchanged.
 		h.requests.WithLabelValues(ResultError).Inc()
-		h.log.Warn("bad admission request", "err", err)
+		h.problem("bad admission request", "bad admission request", "err", err)
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -95,7 +100,7 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 		pt := admissionv1.PatchTypeJSONPatch
 		resp.Patch, resp.PatchType = d.Patch, &pt
 	case ResultError:
-		h.log.Warn("pod left without the sidecar", "namespace", req.Namespace, "name", podName(req), "reason", d.Reason)
+		h.problem(d.Reason, "pod left without the sidecar", "namespace", req.Namespace, "name", podName(req), "reason", d.Reason)
 		resp.Warnings = []string{"flink-agent sidecar not injected: " + d.Reason}
 	}
 	out := admissionv1.AdmissionReview{
@@ -104,6 +109,22 @@ func (h *Handler) mutate(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// problem logs a kind of problem at warn level the first time and at debug
+// level after that: the counter says how often.
+func (h *Handler) problem(kind, msg string, args ...any) {
+	h.mu.Lock()
+	first := !h.warned[kind] && len(h.warned) < 1000
+	if first {
+		h.warned[kind] = true
+	}
+	h.mu.Unlock()
+	level := slog.LevelDebug
+	if first {
+		level = slog.LevelWarn
+	}
+	h.log.Log(context.Background(), level, msg, args...)
 }
 
 // podName is the pod's name, or its generateName prefix (a ReplicaSet's pods

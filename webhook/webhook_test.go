@@ -292,7 +292,8 @@ func gather(t *testing.T, reg *prometheus.Registry, result string) float64 {
 
 func TestHandler(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := NewHandler(testCfg(t), slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	var logs testbed.SyncBuffer
+	h := NewHandler(testCfg(t), slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), reg)
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
@@ -330,13 +331,17 @@ func TestHandler(t *testing.T) {
 	if err := json.Unmarshal(body, &out); err != nil || !out.Response.Allowed || out.Response.Patch != nil || len(out.Response.Warnings) != 1 {
 		t.Errorf("a conflict must admit the pod unchanged, with a warning: %s", body)
 	}
+	post(review(request(t, admissionv1.Create, clash))) // the same problem again: counted, not warned again
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Errorf("%d warnings for one kind of problem, want 1:\n%s", n, logs.String())
+	}
 	post(review(request(t, admissionv1.Update, flinkPod("jobmanager"))))
 	for _, bad := range [][]byte{[]byte("{"), []byte(`{"kind":"AdmissionReview"}`)} {
 		if resp, body := post(bad); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: %s %s", bad, resp.Status, body)
 		}
 	}
-	for result, want := range map[string]float64{ResultInjected: 1, ResultSkipped: 1, ResultError: 3} {
+	for result, want := range map[string]float64{ResultInjected: 1, ResultSkipped: 1, ResultError: 4} {
 		if got := gather(t, reg, result); got != want {
 			t.Errorf("requests{result=%q} = %v, want %v", result, got, want)
 		}
