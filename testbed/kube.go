@@ -400,7 +400,7 @@ func (k *Kube) Events(ctx context.Context, namespace string) string {
 func (k *Kube) Stop() {
 	for _, p := range []*Proc{k.controllers, k.apiserver, k.etcd} {
 		if p != nil {
-			p.Stop(10 * time.Second)
+			_ = p.Stop(10 * time.Second)
 		}
 	}
 }

@@ -92,7 +92,8 @@ func TestBadConfigs(t *testing.T) {
 			case "unknown top key":
 				cfg = testConfig + tc.edit
 			case "no container":
-				cfg = testConfig[:strings.Index(testConfig, "taskmanager:")] + tc.edit
+				jm, _, _ := strings.Cut(testConfig, "taskmanager:")
+				cfg = jm + tc.edit
 			default: // edit the JobManager's container
 				cfg = strings.Replace(testConfig, "    restartPolicy: Always\n", "    restartPolicy: Always\n"+tc.edit, 1)
 				if name == "native mismatch" {

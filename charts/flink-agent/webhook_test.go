@@ -190,7 +190,7 @@ func TestWebhookInjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer proc.Stop(5 * time.Second)
+	defer func() { _ = proc.Stop(5 * time.Second) }()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca.PEM)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -326,7 +326,7 @@ func TestWebhookInjects(t *testing.T) {
 	}
 
 	// The webhook down: pods are created, without the sidecar.
-	proc.Stop(10 * time.Second)
+	_ = proc.Stop(10 * time.Second)
 	p = jm.DeepCopy()
 	p.Name = "webhook-down"
 	t0 := time.Now()

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"syscall"
 
+	"github.com/prometheus/common/version"
+
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/webhook"
 )
@@ -69,7 +71,7 @@ func runWebhook(args []string, stderr io.Writer) int {
 	logger := newLogger(config.Log{Level: *level, Format: *format}, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	logger.Info("starting flink-agent webhook", "version", version, "commit", commit, "config", *cfgFile)
+	logger.Info("starting flink-agent webhook", "version", agentVersion(), "revision", version.GetRevision(), "config", *cfgFile)
 	if err := webhook.Serve(ctx, webhook.Options{
 		ListenAddress: *listen, CertFile: *certFile, KeyFile: *keyFile, Config: cfg, Logger: logger,
 	}); err != nil {
