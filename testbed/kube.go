@@ -342,17 +342,55 @@ func (k *Kube) applyOne(ctx context.Context, namespace string, u *unstructured.U
 			if err != nil {
 				return err
 			}
-			conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
-			for _, c := range conds {
-				if m, _ := c.(map[string]any); m["type"] == "Established" && m["status"] == "True" {
-					return nil
-				}
+			if !established(crd) {
+				return fmt.Errorf("CRD %s not established", u.GetName())
 			}
-			return fmt.Errorf("CRD %s not established", u.GetName())
+			// Established says the API server serves the kind; clients
+			// (helm, a RESTMapper) find it through discovery, which the
+			// API server updates on its own schedule.
+			return k.discovered(crd)
 		})
 		k.mapper.Reset()
 	}
 	return out, err
+}
+
+func established(crd *unstructured.Unstructured) bool {
+	conds, _, _ := unstructured.NestedSlice(crd.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, _ := c.(map[string]any); m["type"] == "Established" && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+// discovered reports whether the server's discovery lists the CRD's
+// resource in every version it serves.
+func (k *Kube) discovered(crd *unstructured.Unstructured) error {
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	_, lists, err := k.client.Discovery().ServerGroupsAndResources()
+	if err != nil && len(lists) == 0 {
+		return err
+	}
+	listed := map[string]bool{}
+	for _, l := range lists {
+		for _, r := range l.APIResources {
+			listed[l.GroupVersion+"/"+r.Name] = true
+		}
+	}
+	for _, v := range versions {
+		m, _ := v.(map[string]any)
+		if served, _ := m["served"].(bool); !served {
+			continue
+		}
+		if gvr := fmt.Sprintf("%s/%v/%s", group, m["name"], plural); !listed[gvr] {
+			return fmt.Errorf("%s not in discovery yet", gvr)
+		}
+	}
+	return nil
 }
 
 // Resource is the dynamic client for a kind (apiVersion "v1", "apps/v1",

@@ -107,16 +107,28 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 }
 
 // newNamespace creates a namespace for one test, labelled to enforce restricted
-// Pod Security unless labels say otherwise.
+// Pod Security unless labels say otherwise, and returns its name: name, or
+// name-2, name-3, … when a test runs again on the package's control plane
+// (go test -count=N).
 func newNamespace(t *testing.T, k *testbed.Kube, name string, labels map[string]string) string {
 	t.Helper()
 	if labels == nil {
 		labels = restrictedNS
 	}
-	if err := k.CreateNamespace(ctxFor(t, time.Minute), name, labels); err != nil {
-		t.Fatal(err)
+	ctx := ctxFor(t, time.Minute)
+	for i := 1; ; i++ {
+		ns := name
+		if i > 1 {
+			ns = fmt.Sprintf("%s-%d", name, i)
+		}
+		err := k.CreateNamespace(ctx, ns, labels)
+		if err == nil {
+			return ns
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
 	}
-	return name
 }
 
 var restrictedNS = map[string]string{
@@ -744,6 +756,37 @@ func TestCRDCheckDocumented(t *testing.T) {
 	}
 }
 
+// servedCRD waits until the API server validates FlinkDeployments with the
+// CRD of operatorVersion. Updating a CRD returns before the server's handler
+// for its kind has swapped schemas (the update reaches it through a watch),
+// and the CRD's Established condition stays true throughout, so the test
+// probes the served schema with a dry-run create of flinkVersion v1_20: an
+// enum value the CRD of FlinkOperatorVersion has and that of
+// FlinkOperatorVersionBefore19 lacks — independent of the restartPolicy
+// the test is about.
+func servedCRD(ctx context.Context, k *testbed.Kube, ns, operatorVersion string) error {
+	ri, err := k.Resource("flink.apache.org/v1beta1", "FlinkDeployment", ns)
+	if err != nil {
+		return err
+	}
+	probe := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment",
+		"metadata": map[string]any{"name": "schema-probe"},
+		"spec":     map[string]any{"flinkVersion": "v1_20"},
+	}}
+	wantRefused := operatorVersion == testbed.FlinkOperatorVersionBefore19
+	return testbed.WaitFor(ctx, nil, 100*time.Millisecond, func(ctx context.Context) error {
+		_, err := ri.Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		switch {
+		case wantRefused && apierrors.IsInvalid(err), !wantRefused && err == nil:
+			return nil
+		case err != nil && !apierrors.IsInvalid(err):
+			return err
+		}
+		return fmt.Errorf("the API server does not serve the operator %s CRD yet (flinkVersion v1_20: %v)", operatorVersion, err)
+	})
+}
+
 // TestOperatorCRDBefore19PrunesSidecar shows the pitfall the chart
 // documents: the FlinkDeployment CRD of an operator before 1.9.0 has no
 // container-level restartPolicy, and the API server silently prunes it (the
@@ -784,6 +827,9 @@ func TestOperatorCRDBefore19PrunesSidecar(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if err := servedCRD(ctx, k, ns, version); err != nil {
+			t.Fatal(err)
+		}
 		// The check NOTES.txt and the README give users, on the stored CRD.
 		jp := jsonpath.New("crd-check").AllowMissingKeys(true)
 		if err := jp.Parse(crdCheck); err != nil {
@@ -821,8 +867,16 @@ func TestOperatorCRDBefore19PrunesSidecar(t *testing.T) {
 	}
 	// The package's CRD is the current one again whatever happens here.
 	t.Cleanup(func() {
-		if crd, err := testbed.FlinkDeploymentCRD(testbed.FlinkOperatorVersion); err == nil {
-			_, _ = k.Apply(context.Background(), "", crd)
+		ctx := ctxFor(t, time.Minute)
+		crd, err := testbed.FlinkDeploymentCRD(testbed.FlinkOperatorVersion)
+		if err == nil {
+			_, err = k.Apply(ctx, "", crd)
+		}
+		if err == nil {
+			err = servedCRD(ctx, k, ns, testbed.FlinkOperatorVersion)
+		}
+		if err != nil {
+			t.Errorf("restoring the operator %s CRD: %v", testbed.FlinkOperatorVersion, err)
 		}
 	})
 
