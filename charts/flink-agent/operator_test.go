@@ -80,15 +80,24 @@ func operatorDeployment(t *testing.T, v operatorValues, restricted bool) *appsv1
 	if op.Name != "flink-kubernetes-operator" || spec.Containers[1].Name != "flink-webhook" {
 		t.Fatalf("unexpected operator containers %s, %s", op.Name, spec.Containers[1].Name)
 	}
+	// Deep copies: callers change one Deployment without touching v.
 	op.Env = append(op.Env, v.OperatorPod.Env...) // operatorPod.env: the operator container only
-	spec.InitContainers = v.OperatorPod.InitContainers
+	for _, c := range v.OperatorPod.InitContainers {
+		spec.InitContainers = append(spec.InitContainers, *c.DeepCopy())
+	}
 	if v.OperatorVolumeMounts.Create { // replaces the flink-artifacts-volume mount
 		op.VolumeMounts = append(op.VolumeMounts[:1], v.OperatorVolumeMounts.Data...)
 	}
-	spec.Containers = append(spec.Containers, v.OperatorPod.SidecarContainers...)
+	for _, c := range v.OperatorPod.SidecarContainers {
+		spec.Containers = append(spec.Containers, *c.DeepCopy())
+	}
 	if v.OperatorVolumes.Create { // replaces the flink-artifacts-volume emptyDir, before the keystore
 		keystore := spec.Volumes[2]
-		spec.Volumes = append(append(spec.Volumes[:1:1], v.OperatorVolumes.Data...), keystore)
+		spec.Volumes = spec.Volumes[:1:1]
+		for _, vol := range v.OperatorVolumes.Data {
+			spec.Volumes = append(spec.Volumes, *vol.DeepCopy())
+		}
+		spec.Volumes = append(spec.Volumes, keystore)
 	}
 	if restricted {
 		yes := true
