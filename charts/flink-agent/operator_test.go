@@ -270,8 +270,8 @@ func TestOperatorConfigMap(t *testing.T) {
 // TestOperatorPodSecurity: the operator pod with the sidecar passes the
 // restricted Pod Security Standard when the operator chart's own security
 // values are set for it; with that chart's defaults it does not, and the
-// agent is never the reason. (The real API server's admission: the test bed,
-// once it runs one.)
+// agent is never the reason. (The real API server's admission:
+// TestOperatorPodAdmitted.)
 func TestOperatorPodSecurity(t *testing.T) {
 	for _, native := range []bool{true, false} {
 		v := renderOperatorValues(t, "--set", fmt.Sprintf("sidecar.native=%t", native))
