@@ -405,6 +405,12 @@ var sideEffects = map[string][]string{
 func checkIncidents(t *testing.T, b *bed, incs []*incident, scenarios []*scenario) {
 	t.Helper()
 	runbooks := ruleRunbooks(t, b.rules)
+	// A direct page links the runbook of the alert for the same condition.
+	for _, s := range scenarios {
+		if s.direct != "" {
+			runbooks[s.direct] = runbooks[s.alert]
+		}
+	}
 	keys := map[string]string{}
 	for _, inc := range incs {
 		name := fmt.Sprintf("%s path, %s %q", inc.path, inc.alert, inc.job)
@@ -464,11 +470,8 @@ func checkIncidents(t *testing.T, b *bed, incs []*incident, scenarios []*scenari
 			if !strings.Contains(sum, subject) || inc.alert != "FlinkAgentDown" && !strings.Contains(sum, cluster) {
 				t.Errorf("%s: summary %q does not name cluster %q and %q", name, sum, cluster, subject)
 			}
-			if inc.path == viaAlertmanager {
-				want := runbooks[inc.alert]
-				if len(e.Links) == 0 || e.Links[0].Href != want || want == "" {
-					t.Errorf("%s: links %+v, want the runbook %s", name, e.Links, want)
-				}
+			if want := runbooks[inc.alert]; len(e.Links) == 0 || e.Links[0].Href != want || want == "" {
+				t.Errorf("%s: links %+v, want the runbook %s", name, e.Links, want)
 			}
 		}
 	}

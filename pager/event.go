@@ -46,6 +46,13 @@ type Event struct {
 	DedupKey    string   `json:"dedup_key,omitempty"`
 	Payload     *Payload `json:"payload,omitempty"`
 	Client      string   `json:"client,omitempty"`
+	Links       []Link   `json:"links,omitempty"`
+}
+
+// Link is a link shown on the alert and its incident (a trigger's runbook).
+type Link struct {
+	Href string `json:"href"`
+	Text string `json:"text,omitempty"`
 }
 
 // Payload describes a trigger. Summary, Source and Severity are required.

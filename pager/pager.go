@@ -27,6 +27,15 @@ const (
 	ClassS3Throttling       = "s3_throttling"
 )
 
+// runbooks are each class's page in docs/runbooks: the one the alert rule
+// for the same condition links (FlinkCheckpointFailing,
+// FlinkCheckpointStuck, FlinkS3Throttling).
+var runbooks = map[string]string{
+	ClassCheckpointFailures: "flink-checkpoint-failing.md",
+	ClassCheckpointStuck:    "flink-checkpoint-stuck.md",
+	ClassS3Throttling:       "flink-s3-throttling.md",
+}
+
 // JobStatus is a job's checkpoint state as the agent sees it.
 type JobStatus struct {
 	JobName string
@@ -43,7 +52,7 @@ type JobStatus struct {
 // Options configure a Pager.
 type Options struct {
 	// PagerDuty is the pagerduty config section: url, routing_key_file,
-	// consecutive_failures, throttle_sustained.
+	// consecutive_failures, throttle_sustained, runbook_base_url.
 	PagerDuty config.PagerDuty
 	Identity  identity.Identity
 	// Jobs returns every job's checkpoint state (JobsFromGatherer reads it
@@ -70,6 +79,7 @@ type Pager struct {
 	source    string
 	threshold int
 	sustained time.Duration
+	runbooks  string // runbook_base_url, "" for no links
 	jobs      func() []JobStatus
 	throttle  func() logscan.ThrottleStatus
 	interval  time.Duration
@@ -117,6 +127,7 @@ func New(o Options) (*Pager, error) {
 		id:        o.Identity,
 		threshold: pd.ConsecutiveFailures,
 		sustained: pd.ThrottleSustained.D(),
+		runbooks:  pd.RunbookBaseURL,
 		jobs:      o.Jobs,
 		throttle:  o.Throttle,
 		interval:  o.Interval,
@@ -260,12 +271,22 @@ func (p *Pager) evaluate() {
 				Class:         a.class,
 				CustomDetails: a.details,
 			},
+			Links: p.links(a.class),
 		})
 	}
 	for _, k := range resolves {
 		p.log.Info("paging: condition cleared, resolving", "dedup_key", k)
 		p.client.Enqueue(Event{EventAction: ActionResolve, DedupKey: k, Client: "flink-agent"})
 	}
+}
+
+// links is a trigger's runbook link: the class's page under
+// runbook_base_url, with or without its trailing slash.
+func (p *Pager) links(class string) []Link {
+	if p.runbooks == "" {
+		return nil
+	}
+	return []Link{{Href: strings.TrimSuffix(p.runbooks, "/") + "/" + runbooks[class], Text: "Runbook"}}
 }
 
 func componentOf(class string) string {

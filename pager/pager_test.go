@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"gopkg.in/yaml.v3"
 
 	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/internal/config"
@@ -187,6 +189,53 @@ func TestSummaryCappedAndKeyStable(t *testing.T) {
 	if len(srv.Invalid()) != 0 {
 		t.Errorf("server rejected: %v", srv.Invalid())
 	}
+	if len(a.Links) != 0 {
+		t.Errorf("links %+v without pagerduty.runbook_base_url", a.Links)
+	}
+}
+
+// TestRunbooksAreTheAlertRules: by default a direct page links the same
+// runbook as the alert rule for the same condition (its runbook_url), and
+// that runbook exists.
+func TestRunbooksAreTheAlertRules(t *testing.T) {
+	rules, err := os.ReadFile("../alerts/flink-agent.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rf struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(rules, &rf); err != nil {
+		t.Fatal(err)
+	}
+	runbookURL := map[string]string{}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			runbookURL[r.Alert] = r.Annotations["runbook_url"]
+		}
+	}
+	p := &Pager{runbooks: config.Default().PagerDuty.RunbookBaseURL}
+	for class, alert := range map[string]string{
+		ClassCheckpointFailures: "FlinkCheckpointFailing",
+		ClassCheckpointStuck:    "FlinkCheckpointStuck",
+		ClassS3Throttling:       "FlinkS3Throttling",
+	} {
+		l := p.links(class)
+		if len(l) != 1 || l[0].Href != runbookURL[alert] {
+			t.Errorf("%s links %+v, want %s's runbook_url %q", class, l, alert, runbookURL[alert])
+		}
+		if _, err := os.Stat(filepath.Join("..", "docs", "runbooks", runbooks[class])); err != nil {
+			t.Errorf("%s: %v", class, err)
+		}
+	}
+	if len(runbooks) != 3 {
+		t.Errorf("%d classes have runbooks, the test checks 3", len(runbooks))
+	}
 }
 
 func TestConditions(t *testing.T) {
@@ -198,7 +247,8 @@ func TestConditions(t *testing.T) {
 	var th logscan.ThrottleStatus
 	reg := prometheus.NewRegistry()
 	p, err := New(Options{
-		PagerDuty:  config.PagerDuty{URL: srv.URL, RoutingKeyFile: keyFile(t, testKey), ConsecutiveFailures: 3, ThrottleSustained: config.Duration(5 * time.Minute)},
+		PagerDuty: config.PagerDuty{URL: srv.URL, RoutingKeyFile: keyFile(t, testKey), ConsecutiveFailures: 3, ThrottleSustained: config.Duration(5 * time.Minute),
+			RunbookBaseURL: "https://wiki.example.com/flink/runbooks"},
 		Identity:   identity.Identity{Cluster: "c1", Namespace: "ns", Pod: "jm-0"},
 		Jobs:       func() []JobStatus { mu.Lock(); defer mu.Unlock(); return append([]JobStatus(nil), jobs...) },
 		Throttle:   func() logscan.ThrottleStatus { mu.Lock(); defer mu.Unlock(); return th },
@@ -250,6 +300,18 @@ func TestConditions(t *testing.T) {
 	acc := srv.Accepted()
 	if s := acc[0].Payload["summary"].(string); !strings.Contains(s, "3 consecutive checkpoint failures") || !strings.Contains(s, "Checkpoint expired") {
 		t.Errorf("summary %q", s)
+	}
+	// Each trigger links its runbook under runbook_base_url; resolves link nothing.
+	for i, page := range []string{"flink-checkpoint-failing.md", "flink-checkpoint-stuck.md", "flink-s3-throttling.md"} {
+		want := []pdtest.Link{{Href: "https://wiki.example.com/flink/runbooks/" + page, Text: "Runbook"}}
+		if !slices.Equal(acc[i].Links, want) {
+			t.Errorf("%s: links %+v, want %+v", acc[i].DedupKey, acc[i].Links, want)
+		}
+	}
+	for _, r := range acc[3:] {
+		if len(r.Links) != 0 {
+			t.Errorf("resolve %s carries links %+v", r.DedupKey, r.Links)
+		}
 	}
 	if d := acc[2].Payload["custom_details"].(map[string]any); d["occurrences"] != float64(50) || d["buckets"].(map[string]any)["b"] != float64(50) {
 		t.Errorf("throttling details %v", d)

@@ -127,6 +127,10 @@ type PagerDuty struct {
 	URL                 string   `yaml:"url"`
 	ConsecutiveFailures int      `yaml:"consecutive_failures"`
 	ThrottleSustained   Duration `yaml:"throttle_sustained"`
+	// RunbookBaseURL is where the runbooks of docs/runbooks are served; each
+	// trigger links its condition's page under it, as the alert rules'
+	// runbook_url does. Empty: no links.
+	RunbookBaseURL string `yaml:"runbook_base_url"`
 }
 
 // Web is the agent's own HTTP endpoint.
@@ -212,6 +216,7 @@ func Default() Config {
 			URL:                 "https://events.pagerduty.com/v2/enqueue",
 			ConsecutiveFailures: 3,
 			ThrottleSustained:   Duration(5 * time.Minute),
+			RunbookBaseURL:      "https://github.com/flink-agent/flink-agent/blob/main/docs/runbooks/",
 		},
 		Web:      Web{ListenAddress: ":9250", TelemetryPath: "/metrics"},
 		Log:      Log{Level: "info", Format: "logfmt"},

@@ -44,6 +44,7 @@ var badConfigs = map[string]string{
 	"negative-shutdown-timeout.yaml":     `line 2: shutdown.timeout: must be at least 100ms, got -5s`,
 	"not-yaml.yaml":                      `invalid YAML: line 2: found unexpected end of stream`,
 	"pagerduty-negative-failures.yaml":   `line 2: pagerduty.consecutive_failures: must be at least 1`,
+	"pagerduty-runbook-base-url.yaml":    `line 2: pagerduty.runbook_base_url: invalid URL "wiki/runbooks" (want http:// or https:// with a host)`,
 	"pagerduty-zero-failures.yaml":       `line 3: pagerduty.consecutive_failures: must be at least 1`,
 	"paths-not-list.yaml":                `line 2: logs.paths: expected a list`,
 	"poll-interval-1ns.yaml":             `line 2: logs.poll_interval: must be at least 10ms, got 1ns`,

@@ -257,6 +257,9 @@ func (p *PagerDuty) validate() *Error {
 	if e := minimum("pagerduty.throttle_sustained", p.ThrottleSustained, time.Second); e != nil {
 		return e
 	}
+	if e := optionalURL("pagerduty.runbook_base_url", p.RunbookBaseURL); e != nil {
+		return e
+	}
 	if p.RoutingKeyFile == "" {
 		return nil
 	}

@@ -218,6 +218,11 @@ func validate(body []byte, contentType string) ([]string, Received) {
 	if utf8.RuneCountInString(ev.DedupKey) > 255 {
 		errs = append(errs, "'dedup_key' is too long (maximum is 255 characters)")
 	}
+	for i, l := range ev.Links {
+		if l.Href == "" {
+			errs = append(errs, fmt.Sprintf("'links[%d].href' is missing or blank", i))
+		}
+	}
 	if ev.EventAction != "trigger" {
 		if ev.EventAction != "" && ev.DedupKey == "" {
 			errs = append(errs, "'dedup_key' is missing and is required for '"+ev.EventAction+"' events")

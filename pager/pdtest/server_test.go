@@ -19,6 +19,9 @@ func TestValidation(t *testing.T) {
 		err        string
 	}{
 		{"valid trigger", `{"routing_key":"` + key + `","event_action":"trigger","dedup_key":"d","payload":{"summary":"s","source":"h","severity":"error","custom_details":{"a":1}}}`, 202, ""},
+		{"valid trigger with links", `{"routing_key":"` + key + `","event_action":"trigger","dedup_key":"d","payload":{"summary":"s","source":"h","severity":"error"},"links":[{"href":"https://example.com/runbook.md","text":"Runbook"},{"href":"https://example.com/"}]}`, 202, ""},
+		{"link without href", `{"routing_key":"` + key + `","event_action":"trigger","payload":{"summary":"s","source":"h","severity":"error"},"links":[{"text":"Runbook"}]}`, 400, "links[0].href"},
+		{"links not a list", `{"routing_key":"` + key + `","event_action":"trigger","payload":{"summary":"s","source":"h","severity":"error"},"links":{"href":"https://example.com/"}}`, 400, "Invalid event"},
 		{"valid resolve", `{"routing_key":"` + key + `","event_action":"resolve","dedup_key":"d"}`, 202, ""},
 		{"short key", `{"routing_key":"abc","event_action":"resolve","dedup_key":"d"}`, 400, "routing_key"},
 		{"bad action", `{"routing_key":"` + key + `","event_action":"open","dedup_key":"d"}`, 400, "event_action"},
@@ -49,7 +52,7 @@ func TestValidation(t *testing.T) {
 			}
 		})
 	}
-	if n := len(s.Accepted()); n != 2 {
+	if n := len(s.Accepted()); n != 3 {
 		t.Errorf("accepted %d", n)
 	}
 }
