@@ -61,7 +61,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&v.dogstatsd, "dogstatsd.address", d.DogStatsD.Address, "DogStatsD host:port or unix:///path; empty disables [dogstatsd.address]")
 	fs.StringVar(&v.pagerdutyKey, "pagerduty.routing-key-file", d.PagerDuty.RoutingKeyFile, "file holding a PagerDuty Events API v2 routing key; set to page directly [pagerduty.routing_key_file]")
 	fs.StringVar(&v.listen, "web.listen-address", d.Web.ListenAddress, "address for /metrics, /healthz, /readyz [web.listen_address]")
-	fs.StringVar(&v.webConfig, "web.config.file", d.Web.ConfigFile, "exporter-toolkit web configuration file: TLS and basic auth [web.config_file]")
+	fs.StringVar(&v.webConfig, "web.config.file", d.Web.ConfigFile, "exporter-toolkit web configuration file: TLS, and basic auth except for /healthz and /readyz [web.config_file]")
 	fs.StringVar(&v.telemetryPath, "web.telemetry-path", d.Web.TelemetryPath, "path of the metrics endpoint [web.telemetry_path]")
 	fs.StringVar(&v.level, "log.level", d.Log.Level, "debug, info, warn or error [log.level]")
 	fs.StringVar(&v.format, "log.format", d.Log.Format, "logfmt or json [log.format]")

@@ -254,8 +254,9 @@ func expectStatus(ctx context.Context, url string, want int) error {
 }
 
 // --web.config.file takes exporter-toolkit's web configuration: with basic
-// auth, the metrics (at --web.telemetry-path) answer 401 without
-// credentials and 200 with them.
+// auth, the metrics (at --web.telemetry-path) and the landing page answer
+// 401 without credentials and 200 with them; /healthz and /readyz answer
+// without, as kubelet probes have none.
 func TestWebConfigBasicAuth(t *testing.T) {
 	dir := t.TempDir()
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
@@ -286,6 +287,18 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		return expectStatus(ctx, url, http.StatusUnauthorized)
 	}); err != nil {
 		t.Fatal(err)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if err := testbed.WaitFor(ctx, p, 50*time.Millisecond, func(ctx context.Context) error {
+			return expectStatus(ctx, "http://"+addr+path, http.StatusOK)
+		}); err != nil {
+			t.Errorf("probe without credentials: %v", err)
+		}
+	}
+	for _, path := range []string{"/", "/healthz/", "//healthz", "/metrics"} {
+		if err := expectStatus(ctx, "http://"+addr+path, http.StatusUnauthorized); err != nil {
+			t.Error(err)
+		}
 	}
 	for _, c := range []struct {
 		user, pass string

@@ -63,7 +63,7 @@ func Run(ctx context.Context, cfg config.Config, d Deps) error {
 	if err := web.Validate(cfg.Web.ConfigFile); err != nil {
 		return fmt.Errorf("web.config_file: %w", err)
 	}
-	mux, err := newMux(reg, st, cfg.Web, d.Version)
+	mux, probes, err := newMux(reg, st, cfg.Web, d.Version)
 	if err != nil {
 		return err
 	}
@@ -73,11 +73,7 @@ func Run(ctx context.Context, cfg config.Config, d Deps) error {
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		// exporter-toolkit serves TLS and checks basic auth as configured
-		// in the web configuration file.
-		flags := &web.FlagConfig{WebListenAddresses: &[]string{cfg.Web.ListenAddress}, WebSystemdSocket: new(bool),
-			WebConfigFile: &cfg.Web.ConfigFile}
-		if err := web.Serve(ln, srv, flags, log.With("part", "web")); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(ln, srv, probes, cfg.Web.ConfigFile, log.With("part", "web")); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("HTTP server failed", "err", err)
 			st.fail("http: " + err.Error())
 		}

@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"sync"
 
@@ -71,8 +74,51 @@ func (s *status) get() (ready bool, failed []string) {
 	return s.ready, append([]string(nil), s.failed...)
 }
 
-func newMux(reg *prometheus.Registry, st *status, w config.Web, version string) (*http.ServeMux, error) {
-	mux := http.NewServeMux()
+// probePaths are served without the web configuration's basic auth:
+// kubelet httpGet probes cannot send credentials without writing them into
+// the pod spec. They tell whether the agent runs, nothing else.
+var probePaths = []string{"/healthz", "/readyz"}
+
+// serve serves srv on ln until it is shut down. exporter-toolkit serves TLS
+// and checks basic auth as the web configuration file says, except for the
+// probes.
+func serve(ln net.Listener, srv *http.Server, probes http.Handler, webConfig string, log *slog.Logger) error {
+	flags := &web.FlagConfig{WebListenAddresses: &[]string{ln.Addr().String()}, WebSystemdSocket: new(bool),
+		WebConfigFile: &webConfig}
+	return web.Serve(&probesFirst{Listener: ln, srv: srv, probes: probes}, srv, flags, log)
+}
+
+// probesFirst puts the probe paths in front of what exporter-toolkit's
+// web.Serve made of srv.Handler (its basic-auth check around the mux), so
+// that only they skip it. The toolkit has no per-path exemption; it wraps
+// srv.Handler before it serves, in the goroutine that then calls Accept, so
+// the first Accept is where the wrapped handler is in place and no request
+// has been read.
+type probesFirst struct {
+	net.Listener
+	srv    *http.Server
+	probes http.Handler
+	once   sync.Once
+}
+
+func (l *probesFirst) Accept() (net.Conn, error) {
+	l.once.Do(func() {
+		guarded := l.srv.Handler
+		l.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if slices.Contains(probePaths, r.URL.Path) {
+				l.probes.ServeHTTP(w, r)
+				return
+			}
+			guarded.ServeHTTP(w, r)
+		})
+	})
+	return l.Listener.Accept()
+}
+
+// newMux returns every endpoint, and the probes alone.
+func newMux(reg *prometheus.Registry, st *status, w config.Web, version string) (mux, probes *http.ServeMux, err error) {
+	mux = http.NewServeMux()
+	probes = http.NewServeMux()
 	mux.Handle(w.TelemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		Registry:          reg, // counts its own errors in promhttp_metric_handler_errors_total
 		ErrorHandling:     promhttp.ContinueOnError,
@@ -80,7 +126,7 @@ func newMux(reg *prometheus.Registry, st *status, w config.Web, version string) 
 	}))
 	// Liveness: the process serves and no component died. A dead component
 	// is fixed by a container restart, which is what failing here asks for.
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	probes.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if why := st.unhealthy(); len(why) > 0 {
 			http.Error(w, "unhealthy: "+strings.Join(why, ", "), http.StatusServiceUnavailable)
 			return
@@ -88,13 +134,16 @@ func newMux(reg *prometheus.Registry, st *status, w config.Web, version string) 
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	// Readiness: config loaded and the first scrape or tail pass done.
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+	probes.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if ready, _ := st.get(); !ready {
 			http.Error(w, "not ready: waiting for the first scrape or tail pass", http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	for _, p := range probePaths {
+		mux.Handle(p, probes)
+	}
 	// The landing page every Prometheus exporter has.
 	landing, err := web.NewLandingPage(web.LandingConfig{
 		Name:        "flink-agent",
@@ -107,7 +156,7 @@ func newMux(reg *prometheus.Registry, st *status, w config.Web, version string) 
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mux.Handle("/", landing)
 	if w.EnablePprof {
@@ -117,5 +166,5 @@ func newMux(reg *prometheus.Registry, st *status, w config.Web, version string) 
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return mux, nil
+	return mux, probes, nil
 }
