@@ -211,19 +211,24 @@ step_flink() { # step_flink VERSION
 	touch "$dir/.complete"
 }
 
-# The test bed's job for one Flink version, rebuilt when its sources change.
-# Each version builds in its own directory under the cache, so builds of
-# two versions never share target/.
+# The test bed's job for one Flink version, named by a hash of its sources
+# (testbed.JobJar computes the same one): worktrees with different sources
+# share the cache without running each other's job, and a change to the
+# sources is a new jar. Each build has its own directory under the cache,
+# so two builds never share target/.
 step_job() { # step_job VERSION
-	local v=$1 out=$CACHE/flinkjob-$1.jar hash
-	hash=$(cd "$ROOT/testbed/flinkjob" && find pom.xml src -type f | sort | xargs sha256sum | sha256sum | cut -c1-16)
-	[ -f "$out" ] && [ "$(cat "$out.sha" 2>/dev/null)" = "$hash" ] && return 0
-	log "building the test bed job for Flink $v"
-	local build=$CACHE/build/flinkjob-$v
+	local v=$1 hash
+	hash=$(cd "$ROOT/testbed/flinkjob" && find pom.xml src -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+	local out=$CACHE/flinkjob-$v-$hash.jar
+	[ -f "$out" ] && return 0
+	log "building the test bed job for Flink $v (sources $hash)"
+	local build=$CACHE/build/flinkjob-$v-$hash
 	rm -rf "$build"
 	"${MVN[@]}" -f "$ROOT/testbed/flinkjob/pom.xml" -Dflink.version="$v" -Dbuild.dir="$build" package -DskipTests
 	cp "$build/flinkjob.jar" "$out.tmp" && mv "$out.tmp" "$out"
-	echo "$hash" >"$out.sha"
+	rm -rf "$build"
+	# Jars of sources nobody has built for a month: the worktrees that had them are gone.
+	find "$CACHE" -maxdepth 1 -name "flinkjob-$v-*.jar" -mtime +30 -delete
 }
 
 # mod_dir MODULE VERSION: the module's read-only directory in the module cache

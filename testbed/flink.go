@@ -104,11 +104,6 @@ func FlinkHome(version string) string {
 	return filepath.Join(CacheDir(), "flink-"+version)
 }
 
-// JobJar is the cached test bed job built by `scripts/tools.sh job`.
-func JobJar(version string) string {
-	return filepath.Join(CacheDir(), "flinkjob-"+version+".jar")
-}
-
 // Java 17 needs these for Flink; they are Flink's default env.java.opts.all,
 // which only Flink's bash scripts would otherwise apply.
 var javaModuleOpts = []string{
