@@ -249,8 +249,10 @@ func TestEndToEndS3Throttling(t *testing.T) {
 		for _, mf := range mfs {
 			fams = append(fams, mf)
 		}
-		jm, _ := sumFamilies(fams, "flink_s3_throttle", map[string]string{"cluster": "testbed-e2e", "bucket": "unknown", "component": "jobmanager"})
-		tm, _ := sumFamilies(fams, "flink_s3_throttle", map[string]string{"cluster": "testbed-e2e", "bucket": "unknown", "component": "taskmanager"})
+		// The exceptions name no bucket; each log's start-up configuration
+		// names the checkpoint directory's, s3p://flink/checkpoints.
+		jm, _ := sumFamilies(fams, "flink_s3_throttle", map[string]string{"cluster": "testbed-e2e", "bucket": "flink", "component": "jobmanager"})
+		tm, _ := sumFamilies(fams, "flink_s3_throttle", map[string]string{"cluster": "testbed-e2e", "bucket": "flink", "component": "taskmanager"})
 		return jm > 0 && tm > 0, "flink_s3_throttle jobmanager " + ftoa(jm) + ", taskmanager " + ftoa(tm)
 	})
 	testbed.Eventually(ctx, t, "failed checkpoints attributed to S3 throttling", func() (bool, string) {

@@ -105,17 +105,18 @@ type Scanner struct {
 	unrecogniz *prometheus.CounterVec
 	lostTM     *prometheus.CounterVec // nil on a TaskManager's sidecar
 
-	mu           sync.Mutex
-	buckets      map[string]*burst    // by bucket label value
-	lastThrottle map[string]time.Time // by component
-	recent       []failure            // ring of recent failures
-	recentNext   int
-	current      ThrottleStatus // the cluster-wide burst, for paging
-	jobNames     map[string]string
-	lastFailure  map[string]string // by job id: Flink's failure message
-	loggedOnce   map[string]bool
-	lostTMs      map[string]bool // ids reported lost, at most maxLostTMs
-	lostOrder    []string        // lostTMs in report order, oldest first
+	mu            sync.Mutex
+	buckets       map[string]*burst    // by bucket label value
+	lastThrottle  map[string]time.Time // by component
+	recent        []failure            // ring of recent failures
+	recentNext    int
+	current       ThrottleStatus // the cluster-wide burst, for paging
+	jobNames      map[string]string
+	lastFailure   map[string]string // by job id: Flink's failure message
+	loggedOnce    map[string]bool
+	checkpointDir map[string]string // by component: the bucket its start-up configuration names
+	lostTMs       map[string]bool   // ids reported lost, at most maxLostTMs
+	lostOrder     []string          // lostTMs in report order, oldest first
 }
 
 type burst struct {
@@ -137,20 +138,21 @@ func New(o Options) (*Scanner, error) {
 		return nil, fmt.Errorf("logscan: Options.Registerer is required")
 	}
 	s := &Scanner{
-		log:          o.Logger,
-		sd:           o.Statsd,
-		id:           o.Identity,
-		sink:         o.Checkpoints,
-		tmSink:       o.TaskManagers,
-		window:       o.ThrottleWindow,
-		maxBuckets:   o.MaxBuckets,
-		clock:        o.Clock,
-		buckets:      map[string]*burst{},
-		lastThrottle: map[string]time.Time{},
-		jobNames:     map[string]string{},
-		lastFailure:  map[string]string{},
-		loggedOnce:   map[string]bool{},
-		lostTMs:      map[string]bool{},
+		log:           o.Logger,
+		sd:            o.Statsd,
+		id:            o.Identity,
+		sink:          o.Checkpoints,
+		tmSink:        o.TaskManagers,
+		window:        o.ThrottleWindow,
+		maxBuckets:    o.MaxBuckets,
+		clock:         o.Clock,
+		buckets:       map[string]*burst{},
+		lastThrottle:  map[string]time.Time{},
+		jobNames:      map[string]string{},
+		lastFailure:   map[string]string{},
+		loggedOnce:    map[string]bool{},
+		lostTMs:       map[string]bool{},
+		checkpointDir: map[string]string{},
 		throttles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flink_s3_throttle_events_total",
 			Help: "S3 throttling occurrences in the Flink logs (one per log event, stack trace included), by bucket and component.",
@@ -242,7 +244,8 @@ func (s *Scanner) Scan(t time.Time, line []byte, component string) {
 		s.taskManagerLoss(t, h)
 	}
 	lifecycle := mayBeLifecycle(h)
-	if !throttled && !lifecycle {
+	cpDir, setsCPDir := checkpointDirBucket(h)
+	if !throttled && !lifecycle && !setsCPDir {
 		return
 	}
 	if component == "" {
@@ -250,6 +253,11 @@ func (s *Scanner) Scan(t time.Time, line []byte, component string) {
 		if component == "" {
 			component = "unknown"
 		}
+	}
+	if setsCPDir {
+		s.mu.Lock()
+		s.checkpointDir[component] = string(cpDir)
+		s.mu.Unlock()
 	}
 	if now := s.clock(); t.IsZero() || t.After(now) {
 		// A time zone mismatch must not put events in the future, where
@@ -348,7 +356,11 @@ func (s *Scanner) unrecognized(pattern string, h []byte) {
 func (s *Scanner) onThrottle(t time.Time, ev []byte, component string, th *Throttle) {
 	msg := throttleMessage(ev)
 	s.mu.Lock()
-	bucket := s.bucketLabel(th.Bucket)
+	named := th.Bucket
+	if d := s.checkpointDir[component]; th.CheckpointIO && d != "" {
+		named = []byte(d)
+	}
+	bucket := s.bucketLabel(named)
 	b := s.buckets[bucket]
 	starts := b == nil || t.Sub(b.last) > s.window
 	if b == nil {

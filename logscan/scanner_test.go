@@ -2,6 +2,7 @@ package logscan
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -268,5 +269,49 @@ func TestNilWatchMeansNoSink(t *testing.T) {
 func TestNewRequiresRegisterer(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
 		t.Fatal("New without a Registerer succeeded")
+	}
+}
+
+// The presto client's throttling names no bucket; a log's start-up
+// configuration names the checkpoint directory's, and throttled checkpoint
+// writes and discards are counted on it. Real lines: the configuration lines
+// of a test bed TaskManager (Flink 1.20), the corpus's throttled
+// asynchronous checkpoint part and a throttled cleaner discard.
+func TestScannerCheckpointBucketFromConfiguration(t *testing.T) {
+	h := newHarness(t, 0)
+	t0 := h.clock.now()
+	asyncPart, err := os.ReadFile("testdata/corpus/testbed/flink-1.20.0-presto-tm-async-failure.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleaner := "2026-11-23 23:45:17,970 WARN  org.apache.flink.runtime.checkpoint.CheckpointsCleaner       [] - Could not properly discard completed checkpoint 6.\n" +
+		"com.amazonaws.services.s3.model.AmazonS3Exception: Please reduce your request rate. (Service: Amazon S3; Status Code: 503; Error Code: SlowDown; Request ID: 00000000000000B8; S3 Extended Request ID: testbed/dn2znstxvrx6; Proxy: null)\n" +
+		"\tat com.amazonaws.services.s3.AmazonS3Client.listObjects(AmazonS3Client.java:900) ~[?:?]"
+	const prefix = "2026-12-02 07:20:11,231 INFO  org.apache.flink.configuration.GlobalConfiguration           [] - Loading configuration property: "
+	for _, ev := range []struct{ line, component string }{
+		{cleaner, "jobmanager"}, // before any configuration: unknown
+		{prefix + "s3.path.style.access, true", "taskmanager"},
+		{prefix + "execution.checkpointing.dir, s3p://flink/checkpoints", "taskmanager"},
+		{string(asyncPart), "taskmanager"},
+		{throttleEvent("named-bucket"), "taskmanager"}, // the event's own bucket wins
+		{throttled, "taskmanager"},                     // not checkpoint I/O: unknown
+		{prefix + "state.checkpoints.dir, s3://ckpt-jm/flink", "jobmanager"},
+		{cleaner, "jobmanager"},
+		{prefix + "state.checkpoints.dir, hdfs://namenode/checkpoints", "jobmanager"}, // restarted elsewhere
+		{cleaner, "jobmanager"},                                                       // the directory is not on S3
+	} {
+		h.s.Scan(t0, []byte(ev.line), ev.component)
+	}
+	want := `
+# HELP flink_s3_throttle_events_total S3 throttling occurrences in the Flink logs (one per log event, stack trace included), by bucket and component.
+# TYPE flink_s3_throttle_events_total counter
+flink_s3_throttle_events_total{bucket="ckpt-jm",component="jobmanager"} 1
+flink_s3_throttle_events_total{bucket="flink",component="taskmanager"} 1
+flink_s3_throttle_events_total{bucket="named-bucket",component="taskmanager"} 1
+flink_s3_throttle_events_total{bucket="unknown",component="jobmanager"} 2
+flink_s3_throttle_events_total{bucket="unknown",component="taskmanager"} 1
+`
+	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(want), "flink_s3_throttle_events_total"); err != nil {
+		t.Error(err)
 	}
 }

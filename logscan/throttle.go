@@ -18,6 +18,10 @@ type Throttle struct {
 	// HeadObject, …, or S3A's operation such as getFileStatus); "" otherwise.
 	// Its values come from a fixed table, so it is safe as a tag.
 	Operation string
+	// CheckpointIO: the event names no bucket, and its trace is Flink
+	// writing or deleting checkpoint files, so the bucket is the checkpoint
+	// directory's (see checkpointDirBucket).
+	CheckpointIO bool
 }
 
 // UnknownBucket is the bucket label of throttling events that name no bucket.
@@ -91,7 +95,55 @@ func detectThrottle(ev []byte, out *Throttle) bool {
 	*out = Throttle{Form: throttleForm(ev, f.s3a, only429)}
 	out.Bucket = extractBucket(ev)
 	out.Operation = extractOperation(ev)
+	out.CheckpointIO = out.Bucket == nil && checkpointIO(ev)
 	return true
+}
+
+// checkpointStorage are the classes through which Flink writes and deletes
+// checkpoint files (state files, _metadata, the cleaner's discards). The
+// presto client's throttling traces name no path — Flink prints the state
+// file as "null" — but one of these is in each of them, TaskManager's and
+// JobManager's alike.
+var checkpointStorage = [...][]byte{
+	[]byte("FsCheckpointStreamFactory"),
+	[]byte("FsCheckpointMetadataOutputStream"),
+	[]byte("FsCheckpointStorageAccess"),
+	[]byte("FsCompletedCheckpointStorageLocation"),
+	[]byte("CheckpointsCleaner"),
+}
+
+func checkpointIO(ev []byte) bool {
+	for _, c := range checkpointStorage {
+		if bytes.Contains(ev, c) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	litConfigProperty = []byte("Loading configuration property: ")
+	// The checkpoint directory's keys: Flink 1.x and 2.x (both are read).
+	checkpointDirKeys = [...][]byte{[]byte("state.checkpoints.dir, "), []byte("execution.checkpointing.dir, ")}
+)
+
+// checkpointDirBucket recognises the line of a log's start-up configuration
+// that sets the checkpoint directory (GlobalConfiguration's "Loading
+// configuration property: execution.checkpointing.dir,
+// s3p://bucket/checkpoints") and returns its bucket: nil for a directory
+// that is not on S3.
+func checkpointDirBucket(h []byte) (bucket []byte, ok bool) {
+	i := bytes.Index(h, litConfigProperty)
+	if i < 0 {
+		return nil, false
+	}
+	kv := h[i+len(litConfigProperty):]
+	for _, k := range checkpointDirKeys {
+		if v, ok := bytes.CutPrefix(kv, k); ok {
+			return extractBucket(v), true
+		}
+	}
+	return nil, false
 }
 
 type throttleFlags struct{ slow, reduce, s3a, tooMany bool }
