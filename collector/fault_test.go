@@ -125,7 +125,7 @@ func startRunning(t *testing.T, restURL string, interval, timeout time.Duration,
 		f.MaxResponseBytes = maxBytes
 	}
 	r := &running{t: t, logs: &testbed.SyncBuffer{}, done: make(chan error, 1), interval: interval}
-	c, err := New(Options{Flink: f, Registerer: reg, Logger: slog.New(slog.NewTextHandler(r.logs, nil)), Watch: testWatch(t, sink.Options{Registerer: reg})})
+	c, err := New(Options{Flink: f, Registerer: reg, Logger: slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Watch: testWatch(t, sink.Options{Registerer: reg})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,10 @@ func TestFaults(t *testing.T) {
 			d := r.waitUp(1, 5*time.Second)
 			t.Logf("flink_up back to 1 %v after the fault ended (interval %v)", d.Round(time.Millisecond), interval)
 			if d > recoverWithin {
-				t.Errorf("flink_up back to 1 after %v, more than one interval (%v)", d, recoverWithin)
+				// Why the scrapes after the fault failed (a timeout under
+				// load, a lingering fault): the collector's log since.
+				t.Errorf("flink_up back to 1 after %v, more than one interval (%v); the collector's last log lines:\n%s",
+					d, recoverWithin, lastLines(r.logs.String(), 30))
 			}
 		})
 	}
@@ -267,7 +270,7 @@ func TestFaults(t *testing.T) {
 		srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: fs}}
 		srv.Start()
 		if d := r.waitUp(1, 5*time.Second); d > recoverWithin+interval {
-			t.Errorf("flink_up back to 1 after %v", d)
+			t.Errorf("flink_up back to 1 after %v; the collector's last log lines:\n%s", d, lastLines(r.logs.String(), 30))
 		}
 		m, err = r.scrapeMetrics()
 		if err != nil {
@@ -356,4 +359,10 @@ func TestHugeBodyMemoryBounded(t *testing.T) {
 		}
 	}
 	t.Error("flink_rest_decode_errors_total not exported")
+}
+
+// lastLines is the end of a log, n lines at most.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
