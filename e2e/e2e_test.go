@@ -19,7 +19,6 @@ import (
 
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
-	"gopkg.in/yaml.v3"
 
 	"github.com/flink-agent/flink-agent/pager"
 	"github.com/flink-agent/flink-agent/pager/pdtest"
@@ -404,7 +403,10 @@ var sideEffects = map[string][]string{
 // checkIncidents asserts on everything PagerDuty received, on both paths.
 func checkIncidents(t *testing.T, b *bed, incs []*incident, scenarios []*scenario) {
 	t.Helper()
-	runbooks := ruleRunbooks(t, b.rules)
+	runbooks, err := testbed.RunbookURLs(b.rules)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A direct page links the runbook of the alert for the same condition.
 	for _, s := range scenarios {
 		if s.direct != "" {
@@ -483,29 +485,6 @@ func actions(evs []pdtest.Received) string {
 		s = append(s, e.EventAction)
 	}
 	return strings.Join(s, ",")
-}
-
-// ruleRunbooks maps each alert to its runbook_url annotation.
-func ruleRunbooks(t *testing.T, rules []byte) map[string]string {
-	t.Helper()
-	var rf struct {
-		Groups []struct {
-			Rules []struct {
-				Alert       string            `yaml:"alert"`
-				Annotations map[string]string `yaml:"annotations"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(rules, &rf); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, g := range rf.Groups {
-		for _, r := range g.Rules {
-			out[r.Alert] = r.Annotations["runbook_url"]
-		}
-	}
-	return out
 }
 
 // printTable logs the timings, one line each (make test keeps them).

@@ -16,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"gopkg.in/yaml.v3"
 
 	"github.com/flink-agent/flink-agent/checkpointwatch"
 	"github.com/flink-agent/flink-agent/internal/config"
@@ -202,22 +201,9 @@ func TestRunbooksAreTheAlertRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rf struct {
-		Groups []struct {
-			Rules []struct {
-				Alert       string            `yaml:"alert"`
-				Annotations map[string]string `yaml:"annotations"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(rules, &rf); err != nil {
+	runbookURL, err := testbed.RunbookURLs(rules)
+	if err != nil {
 		t.Fatal(err)
-	}
-	runbookURL := map[string]string{}
-	for _, g := range rf.Groups {
-		for _, r := range g.Rules {
-			runbookURL[r.Alert] = r.Annotations["runbook_url"]
-		}
 	}
 	p := &Pager{runbooks: config.Default().PagerDuty.RunbookBaseURL}
 	for class, alert := range map[string]string{

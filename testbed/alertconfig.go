@@ -153,6 +153,29 @@ func PatchAlertmanager(src []byte, p AlertmanagerPatch) ([]byte, error) {
 	return yaml.Marshal(&doc)
 }
 
+// RunbookURLs maps each alert of a Prometheus rules file to its
+// runbook_url annotation.
+func RunbookURLs(rules []byte) (map[string]string, error) {
+	var rf struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(rules, &rf); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			out[r.Alert] = r.Annotations["runbook_url"]
+		}
+	}
+	return out, nil
+}
+
 func scale(d time.Duration, factor float64) time.Duration {
 	s := math.Round(d.Seconds() / factor)
 	return time.Duration(max(s, 1)) * time.Second
