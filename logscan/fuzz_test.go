@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/flink-agent/flink-agent/internal/labelvalue"
 )
 
 // corpusEvents seeds a fuzz target with the lines of logscan's corpus (real
@@ -52,9 +55,24 @@ func FuzzLifecycle(f *testing.F) {
 		if !ok || kind == KindNone {
 			return
 		}
-		for _, s := range []string{lc.JobID, lc.Task, lc.Location, lc.JobName, lc.From, lc.To} {
+		for _, s := range []string{lc.JobID, lc.Task, lc.Location, lc.From, lc.To} {
 			if !bytes.Contains(ev, []byte(s)) {
 				t.Fatalf("%q is not in %q", s, ev)
+			}
+		}
+		// The job name is a label value (labelvalue.Cap) of a part of the
+		// event: apart from U+FFFD for invalid bytes and a long name's
+		// "~hash" suffix, it is in the event.
+		if lc.JobName != labelvalue.Cap(lc.JobName) {
+			t.Fatalf("job name %q is not a label value", lc.JobName)
+		}
+		name := lc.JobName
+		if i := strings.LastIndexByte(name, '~'); i >= 0 && len(name)-i == 9 {
+			name = name[:i]
+		}
+		for _, piece := range strings.Split(name, "\uFFFD") {
+			if !bytes.Contains(ev, []byte(piece)) {
+				t.Fatalf("job name %q (%q) is not in %q", lc.JobName, piece, ev)
 			}
 		}
 		if lc.CheckpointID < -1 {
