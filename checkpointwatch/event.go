@@ -113,6 +113,12 @@ type JobNamed struct {
 	Job             JobRef
 	Previous        string
 	PreviousRetired bool
+	// Provisional: the name is the job id, standing in because no name came
+	// within the grace period (or REST is down); the real one follows.
+	Provisional bool
+	// PreviousProvisional: Previous was the job id standing in. What was
+	// counted under it is carried over to the real name, not counted again.
+	PreviousProvisional bool
 }
 
 // JobGone: a job stopped running (or was never named by REST in time) and

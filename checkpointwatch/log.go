@@ -8,7 +8,10 @@ import "time"
 // REST, or the other way round, is counted once.
 //
 // A job id REST has not named yet is tracked under its id: its observations
-// wait, bounded, until REST (or ObserveLogJobName) gives its name.
+// wait until REST (or ObserveLogJobName) gives its name, at most the name
+// grace (no time at all while REST is down or disabled); then they are
+// published with the job id as the name, which the real name replaces when
+// it comes (see nameByID).
 
 // ObserveLogJobName names a job from a log line such as "Job <name> (<id>)
 // switched from state …". REST's name wins when both are known.
@@ -31,6 +34,7 @@ func (w *Watch) ObserveLogTriggered(jobID string, cpID int64, t time.Time, savep
 	if j == nil {
 		return
 	}
+	w.nameByID(j)
 	if r := j.records[cpID]; r != nil && r.status != StatusUnknown {
 		return // already finished: a replayed line
 	}
@@ -52,6 +56,7 @@ func (w *Watch) ObserveLogCompleted(jobID string, cpID int64, t time.Time, bytes
 	if j == nil {
 		return
 	}
+	w.nameByID(j)
 	f, ok := j.inflight[cpID]
 	delete(j.inflight, cpID)
 	if w.accounted(j, cpID) {
@@ -79,6 +84,7 @@ func (w *Watch) ObserveLogFailed(jobID string, cpID int64, t time.Time, reason R
 	if j == nil {
 		return
 	}
+	w.nameByID(j)
 	f, ok := j.inflight[cpID]
 	delete(j.inflight, cpID)
 	if w.accounted(j, cpID) {
@@ -115,6 +121,7 @@ func (w *Watch) MarkThrottled(jobID string, cpID int64) {
 	if j == nil {
 		return
 	}
+	w.nameByID(j)
 	w.markThrottled(j, cpID)
 }
 

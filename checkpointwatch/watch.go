@@ -29,7 +29,15 @@ type Options struct {
 	// StuckRatio of the checkpoint timeout after which an in-progress
 	// checkpoint is stuck (flink.stuck_ratio, validated by config).
 	StuckRatio float64
-	Clock      func() time.Time // default time.Now
+	// NameGrace is how long checkpoint events the log reports for a job
+	// without a name wait for one (from REST, or a job-state line) before
+	// they are published with the job id as its name (flink.job_name_grace,
+	// validated; zero publishes at once).
+	NameGrace time.Duration
+	// NoREST: the REST scrape is disabled, so no name will come from it:
+	// log events of unnamed jobs are published at once.
+	NoREST bool
+	Clock  func() time.Time // default time.Now
 }
 
 // Status of a checkpoint.
@@ -136,11 +144,15 @@ type Watch struct {
 	sink       Sink
 	clock      func() time.Time
 	stuckRatio float64
+	nameGrace  time.Duration
 
-	mu   sync.Mutex
-	jobs map[string]*job      // by job id
-	gone map[string]time.Time // forgotten job ids: late log lines are ignored
-	out  []Event              // decided under mu, delivered after it
+	mu sync.Mutex
+	// restDown: REST is disabled or its last scrape failed, so log events
+	// of unnamed jobs are published under the job id without waiting.
+	restDown bool
+	jobs     map[string]*job      // by job id
+	gone     map[string]time.Time // forgotten job ids: late log lines are ignored
+	out      []Event              // decided under mu, delivered after it
 
 	// deliverMu keeps delivery in decision order: it is taken before mu is
 	// released, and sinks run under it only.
@@ -158,6 +170,8 @@ func New(opts Options) *Watch {
 		sink:       opts.Sink,
 		clock:      opts.Clock,
 		stuckRatio: opts.StuckRatio,
+		nameGrace:  opts.NameGrace,
+		restDown:   opts.NoREST,
 		jobs:       map[string]*job{},
 		gone:       map[string]time.Time{},
 	}
@@ -208,8 +222,12 @@ type job struct {
 	start    time.Time
 	created  time.Time
 	known    bool // REST has seen it
-	hasPrev  bool
-	prev     Counts
+	// provisional: name is the job id, standing in until REST or the log
+	// names the job.
+	provisional bool
+	graceTimer  *time.Timer // names a log-only job by its id when the grace ends
+	hasPrev     bool
+	prev        Counts
 	// floor is the lowest id of REST's latest history: everything below it
 	// is accounted for by Flink's counts, so late log lines about it are
 	// ignored.
@@ -273,6 +291,17 @@ func (w *Watch) jobForLog(id string) *job {
 	}
 	j := w.newJob(id, w.clock())
 	w.jobs[id] = j
+	if !w.restDown && w.nameGrace > 0 {
+		// Published under its id when the grace ends without a name,
+		// even if the log says nothing more about it.
+		j.graceTimer = time.AfterFunc(w.nameGrace, func() {
+			w.lock()
+			defer w.unlock()
+			if w.jobs[id] == j {
+				w.nameByID(j)
+			}
+		})
+	}
 	return j
 }
 
@@ -301,13 +330,27 @@ func (w *Watch) SetConfig(jobID string, c Config) {
 
 func (j *job) ref() JobRef { return JobRef{ID: j.id, Name: j.name} }
 
+func (j *job) stopGrace() {
+	if j.graceTimer != nil {
+		j.graceTimer.Stop()
+		j.graceTimer = nil
+	}
+}
+
 // setName names a job and replays what the log saw before the name was known.
 func (w *Watch) setName(j *job, name string) {
 	if name == "" || j.name == name {
 		return
 	}
 	j.name = name
+	j.provisional = false
+	j.stopGrace()
 	w.announce(j)
+	w.replay(j)
+}
+
+// replay sends what the log saw before the job had a name.
+func (w *Watch) replay(j *job) {
 	for _, p := range j.pending {
 		switch {
 		case p.onlyMark:
@@ -320,7 +363,7 @@ func (w *Watch) setName(j *job, name string) {
 	}
 	j.pending = nil
 	if j.droppedPending > 0 {
-		w.log.Warn("log checkpoint observations dropped while the job name was unknown", "job_id", j.id, "job_name", name, "dropped", j.droppedPending)
+		w.log.Warn("log checkpoint observations dropped while the job name was unknown", "job_id", j.id, "job_name", j.name, "dropped", j.droppedPending)
 		j.droppedPending = 0
 	}
 }
@@ -334,7 +377,52 @@ func (w *Watch) announce(j *job) {
 	}
 	prev := j.announced
 	j.announced = j.name
-	w.emit(JobNamed{Job: j.ref(), Previous: prev, PreviousRetired: prev != "" && !w.nameInUse(prev)})
+	w.emit(JobNamed{Job: j.ref(), Previous: prev, PreviousRetired: prev != "" && !w.nameInUse(prev),
+		Provisional: j.provisional, PreviousProvisional: prev == j.id && !j.provisional})
+}
+
+// nameByID publishes an unnamed job under its id once its log events have
+// waited the grace period, or at once when REST cannot name it (disabled or
+// failing): a failure the log saw is never withheld for long. The real name
+// replaces the id when it comes; nothing is counted again.
+func (w *Watch) nameByID(j *job) {
+	if j.name != "" || j.known {
+		return
+	}
+	if !w.restDown && w.clock().Sub(j.created) < w.nameGrace {
+		return
+	}
+	if len(j.pending) > 0 {
+		w.log.Info("publishing a job's log events under its id: no name from REST or the log yet",
+			"job_id", j.id, "rest_down", w.restDown, "waited", w.clock().Sub(j.created).Round(time.Millisecond))
+	}
+	j.provisional = true
+	j.name = j.id
+	j.stopGrace()
+	w.announce(j)
+	w.replay(j)
+	w.publish(j)
+}
+
+// SetRESTAvailable tells the watch whether the latest REST scrape reached
+// Flink. While it does not, log events of unnamed jobs are published under
+// the job id at once; either way, those that waited the grace period are.
+func (w *Watch) SetRESTAvailable(ok bool) {
+	w.lock()
+	defer w.unlock()
+	w.restDown = !ok
+	for _, id := range w.sortedIDs() {
+		w.nameByID(w.jobs[id])
+	}
+}
+
+func (w *Watch) sortedIDs() []string {
+	ids := make([]string, 0, len(w.jobs))
+	for id := range w.jobs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 func (w *Watch) nameInUse(name string) bool {
@@ -812,6 +900,7 @@ func (w *Watch) Retain(jobIDs []string) {
 			continue
 		}
 		delete(w.jobs, id)
+		j.stopGrace()
 		w.gone[id] = now
 		gone = append(gone, j)
 	}

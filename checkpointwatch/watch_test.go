@@ -25,7 +25,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, reg: prometheus.NewPedanticRegistry(), now: t0}
-	w, err := sink.Watch(sink.Options{Registerer: f.reg, StuckRatio: 0.8, Clock: func() time.Time { return f.now }})
+	w, err := sink.Watch(sink.Options{Registerer: f.reg, StuckRatio: 0.8, NameGrace: grace, Clock: func() time.Time { return f.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +73,9 @@ func history(lo, hi int64) []cw.Checkpoint {
 }
 
 var jobA = cw.Job{ID: "a1", Name: "orders", Start: t0.Add(-time.Hour)}
+
+// grace is the fixture's flink.job_name_grace.
+const grace = 30 * time.Second
 
 const (
 	total     = "flink_checkpoints_total"
@@ -184,6 +187,123 @@ func TestUnnamedLogObservationsWaitForREST(t *testing.T) {
 	f.expect(1, failures, "job_name", "payments", "reason", "io")
 	f.expect(1, "flink_checkpoint_failures_s3_throttled_total", "job_name", "payments")
 	f.expect(1, durations, "job_name", "payments", "kind", "checkpoint")
+}
+
+// The log's failures of a job nobody named are published under the job id
+// once the grace period is over; when REST names the job, the counts move
+// to the name and REST's view of the same checkpoints counts nothing again.
+func TestUnnamedJobPublishedUnderItsIDAfterGrace(t *testing.T) {
+	f := newFixture(t)
+	const id = "4b1f0c5d6e7a8b9c0d1e2f3a4b5c6d7e"
+	for n := int64(1); n <= 3; n++ {
+		f.w.ObserveLogTriggered(id, n, t0.Add(time.Duration(n)*time.Second), false)
+		f.w.ObserveLogFailed(id, n, t0.Add(time.Duration(n)*time.Second+3*time.Second), cw.ReasonExpired, "Checkpoint "+fmt.Sprint(n)+" of job "+id+" expired before completing.", false)
+	}
+	f.w.SetRESTAvailable(true)
+	f.expect(-1, failures, "job_name", id, "reason", "expired") // within the grace: waiting for the name
+	f.now = t0.Add(grace)
+	f.w.SetRESTAvailable(true) // the next scrape, Flink reachable but not naming the job
+	f.expect(3, failures, "job_name", id, "reason", "expired")
+	f.expect(3, total, "job_name", id, "kind", "checkpoint", "status", "failed")
+	f.expect(3, "flink_checkpoint_consecutive_failures", "job_name", id)
+	// A fourth failure goes straight out under the id.
+	f.w.ObserveLogFailed(id, 4, f.now, cw.ReasonExpired, "Checkpoint 4 of job "+id+" expired before completing.", false)
+	f.expect(4, failures, "job_name", id, "reason", "expired")
+
+	// REST lists the job: the id's series are replaced by the name's,
+	// carrying the four failures; its history shows 2..4 again, its counts
+	// all four: nothing more is counted.
+	h := []cw.Checkpoint{}
+	for n := int64(4); n >= 2; n-- {
+		h = append(h, failed(n, t0.Add(time.Duration(n)*time.Second), "Checkpoint expired before completing."))
+	}
+	f.w.ObserveREST(cw.Job{ID: id, Name: "payments", Start: t0}, cw.Snapshot{Counts: cw.Counts{Total: 4, Failed: 4}, History: h}, cw.ObserveOptions{})
+	f.expect(-1, failures, "job_name", id, "reason", "expired")
+	f.expect(4, failures, "job_name", "payments", "reason", "expired")
+	f.expect(4, total, "job_name", "payments", "kind", "checkpoint", "status", "failed")
+	f.expect(0, failures, "job_name", "payments", "reason", "other")
+	f.expect(4, "flink_checkpoint_consecutive_failures", "job_name", "payments")
+	// and a new one counts once, under the name.
+	h = append([]cw.Checkpoint{failed(5, t0.Add(40*time.Second), "Checkpoint expired before completing.")}, h...)
+	f.w.ObserveREST(cw.Job{ID: id, Name: "payments", Start: t0}, cw.Snapshot{Counts: cw.Counts{Total: 5, Failed: 5}, History: h}, cw.ObserveOptions{})
+	f.w.ObserveLogFailed(id, 5, t0.Add(40*time.Second), cw.ReasonExpired, "Checkpoint 5 of job "+id+" expired before completing.", false)
+	f.expect(5, failures, "job_name", "payments", "reason", "expired")
+}
+
+// While REST is down (or disabled), nothing waits: the log's events are
+// published under the job id at once, and a job-state line names the job
+// later without counting anything twice.
+func TestRESTDownPublishesAtOnce(t *testing.T) {
+	f := newFixture(t)
+	const id = "0fbe1d0e6a4cdeb72716468b63404c34"
+	f.w.SetRESTAvailable(false) // the scrape failed: connection refused
+	for n := int64(11); n <= 13; n++ {
+		f.w.ObserveLogFailed(id, n, t0.Add(time.Duration(n)*time.Second), cw.ReasonExpired, "Checkpoint expired before completing.", false)
+	}
+	f.w.ObserveLogCompleted(id, 14, t0.Add(14*time.Second), 1234, 200*time.Millisecond)
+	f.expect(3, failures, "job_name", id, "reason", "expired")
+	f.expect(1, total, "job_name", id, "kind", "checkpoint", "status", "completed")
+	f.expect(1, durations, "job_name", id, "kind", "checkpoint")
+	f.w.ObserveLogJobState(id, "orders", "RUNNING", "RESTARTING", t0.Add(20*time.Second))
+	f.expect(-1, failures, "job_name", id, "reason", "expired")
+	f.expect(3, failures, "job_name", "orders", "reason", "expired")
+	f.expect(1, total, "job_name", "orders", "kind", "checkpoint", "status", "completed")
+	f.expect(1234, "flink_checkpoint_size_bytes", "job_name", "orders", "type", "full")
+	// Durations observed under the id stay with it: a histogram takes no past samples.
+	f.expect(0, durations, "job_name", "orders", "kind", "checkpoint")
+	// Replayed lines count nothing.
+	f.w.ObserveLogFailed(id, 12, t0.Add(12*time.Second), cw.ReasonExpired, "Checkpoint expired before completing.", false)
+	f.expect(3, failures, "job_name", "orders", "reason", "expired")
+}
+
+// The grace ends on time even when neither the log nor a scrape says
+// anything more about the job.
+func TestGraceEndsWithoutAnotherEvent(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	w, err := sink.Watch(sink.Options{Registerer: reg, StuckRatio: 0.8, NameGrace: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	w.ObserveLogFailed("d4", 3, start, cw.ReasonExpired, "Checkpoint expired before completing.", false)
+	for {
+		v, err := testbed.GatherValue(reg, failures, "job_name", "d4", "reason", "expired")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == 1 {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("not published 10 s after a 50 ms grace: %v", v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("published after %v, before the grace ended", d)
+	}
+}
+
+// With the REST scrape disabled no name will come from it: publish at once.
+func TestNoRESTPublishesAtOnce(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	w, err := sink.Watch(sink.Options{Registerer: reg, StuckRatio: 0.8, NameGrace: time.Hour, NoREST: true, Clock: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ObserveLogFailed("c3", 7, t0, "", "Asynchronous task checkpoint failed.", true)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{failures, []string{"job_name", "c3", "reason", "async_failure"}, 1},
+		{"flink_checkpoint_failures_s3_throttled_total", []string{"job_name", "c3"}, 1},
+	} {
+		if v, err := testbed.GatherValue(reg, c.name, c.labels...); err != nil || v != c.want {
+			t.Errorf("%s%v = %v (%v), want %v", c.name, c.labels, v, err, c.want)
+		}
+	}
 }
 
 func TestThrottleMarksCountOncePerCheckpoint(t *testing.T) {

@@ -173,6 +173,9 @@ func (c *Collector) Scrape(ctx context.Context) error {
 	if s.overviewOK {
 		c.hadSuccess = true
 	}
+	// While Flink is unreachable, no name comes from REST: the watch
+	// publishes the log's checkpoint events under the job id at once.
+	c.watch.SetRESTAvailable(s.overviewOK)
 	d := time.Since(start).Seconds()
 	c.up.Set(b2f(ok))
 	c.duration.Set(d)

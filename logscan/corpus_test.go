@@ -55,6 +55,11 @@ var corpus = []corpusCase{
 	{file: "testbed/flink-2.2.1-tm-killed-jm.log", triggered: 1, failures: map[checkpointwatch.Reason]int{checkpointwatch.ReasonTriggerFailure: 1},
 		names: map[string]string{"0fbe1d0e6a4cdeb72716468b63404c34": "flink-agent testbed checkpointing job"}, lost: map[LossReason]int{LossUnreachable: 1}},
 
+	// Captured from the test bed: checkpoints expiring (snapshots sleeping
+	// past a 3 s timeout), cut after the job's naming lines.
+	{file: "testbed/flink-2.2.1-expired-noname-jm.log", triggered: 4, completed: 1,
+		failures: map[checkpointwatch.Reason]int{checkpointwatch.ReasonExpired: 3}},
+
 	// Real Flink logs from public issues.
 	{file: "real/flink-1.20-kickstarter-517.jm.log", triggered: 3, completed: 2,
 		names: map[string]string{"109fdadc2d9656267fb3ab8ab2ee5d76": "collect"}},

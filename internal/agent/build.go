@@ -47,7 +47,7 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 	// its events go to the Prometheus, DogStatsD and Datadog event sinks.
 	watch, err := sink.Watch(sink.Options{
 		Registerer: wreg, Statsd: sd, Identity: id, Logger: log.With("part", "checkpointwatch"),
-		StuckRatio: cfg.Flink.StuckRatio,
+		StuckRatio: cfg.Flink.StuckRatio, NameGrace: cfg.Flink.JobNameGrace.D(), NoREST: cfg.Flink.RestURL == "",
 	})
 	if err != nil {
 		return nil, err

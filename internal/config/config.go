@@ -44,6 +44,11 @@ type Flink struct {
 	// ConfigLintInterval is how often /jobmanager/config is re-read for
 	// the S3 entropy-injection lint.
 	ConfigLintInterval Duration `yaml:"config_lint_interval"`
+	// JobNameGrace is how long checkpoint events from the JobManager log
+	// wait for their job's name (from REST or a job-state line) before they
+	// are published with the job id as job_name; none while REST is down or
+	// disabled. Unset: two scrape intervals (set by Validate).
+	JobNameGrace Duration `yaml:"job_name_grace"`
 }
 
 // Logs is the tailer: which files, where positions are kept, how lines

@@ -59,7 +59,8 @@ var badConfigs = map[string]string{
 	"stuck-ratio-nan.yaml":               `line 2: flink.stuck_ratio: must be in (0, 1], got NaN`,
 	"stuck-ratio-range.yaml":             `line 2: flink.stuck_ratio: must be in (0, 1], got 1.5`,
 	"tls-cert-without-key.yaml":          `line 3: flink.tls: cert_file and key_file must be set together`,
-	"unknown-key.yaml":                   `line 2: flink.rest_urll: unknown key (valid: rest_url, scrape_interval, scrape_timeout, scrape_concurrency, max_response_bytes, tls, basic_auth, bearer_token_file, proxy_url, stuck_ratio, config_lint_interval)`,
+	"unknown-key.yaml":                   `line 2: flink.rest_urll: unknown key (valid: rest_url, scrape_interval, scrape_timeout, scrape_concurrency, max_response_bytes, tls, basic_auth, bearer_token_file, proxy_url, stuck_ratio, config_lint_interval, job_name_grace)`,
+	"job-name-grace-negative.yaml":       `line 2: flink.job_name_grace: must not be negative (0: two scrape intervals)`,
 }
 
 // LoadAndValidate is what check-config does.
@@ -136,6 +137,22 @@ func TestDefaultsAreValid(t *testing.T) {
 	c := Default()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// flink.job_name_grace follows the scrape interval unless it is set.
+func TestJobNameGraceDefault(t *testing.T) {
+	c := Default()
+	c.Flink.ScrapeInterval = Duration(20 * time.Second)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Flink.JobNameGrace.D(); got != 40*time.Second {
+		t.Errorf("unset job_name_grace: %v, want two scrape intervals (40s)", got)
+	}
+	c.Flink.JobNameGrace = Duration(5 * time.Second)
+	if err := c.Validate(); err != nil || c.Flink.JobNameGrace.D() != 5*time.Second {
+		t.Errorf("set job_name_grace: %v (%v), want 5s kept", c.Flink.JobNameGrace.D(), err)
 	}
 }
 

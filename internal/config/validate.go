@@ -20,7 +20,9 @@ import (
 )
 
 // Validate checks what decoding cannot: ranges, URLs, addresses and
-// combinations. The first problem is returned as an *Error naming its key.
+// combinations, and sets the defaults that follow from other keys
+// (flink.job_name_grace). The first problem is returned as an *Error naming
+// its key.
 func (c *Config) Validate() error {
 	checks := []func() *Error{
 		func() *Error { return optionalURL("flink.rest_url", c.Flink.RestURL) },
@@ -35,6 +37,15 @@ func (c *Config) Validate() error {
 			return nil
 		},
 		func() *Error { return minimum("flink.config_lint_interval", c.Flink.ConfigLintInterval, time.Second) },
+		func() *Error {
+			switch {
+			case c.Flink.JobNameGrace < 0:
+				return &Error{Key: "flink.job_name_grace", Msg: "must not be negative (0: two scrape intervals)"}
+			case c.Flink.JobNameGrace == 0:
+				c.Flink.JobNameGrace = 2 * c.Flink.ScrapeInterval
+			}
+			return nil
+		},
 		func() *Error { return c.Flink.TLS.validate("flink.tls") },
 		func() *Error { return c.Flink.BasicAuth.validate("flink.basic_auth") },
 		func() *Error {

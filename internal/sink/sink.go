@@ -24,8 +24,13 @@ type Options struct {
 	Statsd     *dogstatsd.Client     // nil: DogStatsD disabled
 	Identity   identity.Identity
 	Logger     *slog.Logger
-	StuckRatio float64          // flink.stuck_ratio, validated
-	Clock      func() time.Time // nil: time.Now
+	StuckRatio float64 // flink.stuck_ratio, validated
+	// NameGrace (flink.job_name_grace, validated) and NoREST: when the
+	// log's checkpoint events of a job without a name are published under
+	// its id (checkpointwatch.Options).
+	NameGrace time.Duration
+	NoREST    bool
+	Clock     func() time.Time // nil: time.Now
 	// Extra sinks get every event after the standard ones.
 	Extra []cw.Sink
 }
@@ -38,6 +43,7 @@ func Watch(o Options) (*cw.Watch, error) {
 		return nil, err
 	}
 	sinks := cw.Sinks{prom, statsdsink.New(o.Statsd), ddevent.New(o.Statsd, o.Identity)}
-	w = cw.New(cw.Options{Sink: append(sinks, o.Extra...), Logger: o.Logger, StuckRatio: o.StuckRatio, Clock: o.Clock})
+	w = cw.New(cw.Options{Sink: append(sinks, o.Extra...), Logger: o.Logger, StuckRatio: o.StuckRatio,
+		NameGrace: o.NameGrace, NoREST: o.NoREST, Clock: o.Clock})
 	return w, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	cw "github.com/flink-agent/flink-agent/checkpointwatch"
 )
@@ -104,6 +105,51 @@ func (m *metrics) deleteJob(name string) {
 	m.timeout.DeletePartialMatch(l)
 }
 
+// carry adds the counters and copies the gauges of job name from to job
+// name to. Histograms cannot take past observations: durations observed
+// under from stay with it.
+func (m *metrics) carry(from, to string) {
+	for _, v := range []*prometheus.CounterVec{m.total, m.failures, m.throttled} {
+		for _, c := range seriesOf(v, from) {
+			v.With(relabel(c, to)).Add(c.GetCounter().GetValue())
+		}
+	}
+	for _, v := range []*prometheus.GaugeVec{m.size, m.lastCompleted, m.consecutive, m.until, m.interval, m.timeout} {
+		for _, g := range seriesOf(v, from) {
+			v.With(relabel(g, to)).Set(g.GetGauge().GetValue())
+		}
+	}
+}
+
+// seriesOf reads a vector's series of one job name.
+func seriesOf(c prometheus.Collector, name string) []*dto.Metric {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { c.Collect(ch); close(ch) }()
+	var out []*dto.Metric
+	for pm := range ch {
+		var m dto.Metric
+		if pm.Write(&m) != nil {
+			continue
+		}
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "job_name" && l.GetValue() == name {
+				out = append(out, &m)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func relabel(m *dto.Metric, name string) prometheus.Labels {
+	l := prometheus.Labels{}
+	for _, p := range m.GetLabel() {
+		l[p.GetName()] = p.GetValue()
+	}
+	l["job_name"] = name
+	return l
+}
+
 // Sink is the Prometheus sink. Its Handle is called in decision order.
 type Sink struct {
 	m      *metrics
@@ -179,10 +225,15 @@ func (s *Sink) retire(name string) {
 func (s *Sink) Handle(ev cw.Event) {
 	switch e := ev.(type) {
 	case cw.JobNamed:
+		s.of(e.Job.Name)
+		if e.PreviousProvisional {
+			// The job id stood in for the name: its counts move to the
+			// name, so every checkpoint is counted once across the change.
+			s.m.carry(e.Previous, e.Job.Name)
+		}
 		if e.PreviousRetired {
 			s.retire(e.Previous)
 		}
-		s.of(e.Job.Name)
 	case cw.JobGone:
 		if e.NameRetired {
 			s.retire(e.Job.Name)
@@ -265,8 +316,8 @@ func (c liveCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	by := map[string]*agg{}
 	for _, j := range c.s.status() {
-		if !j.Known || j.Job.Name == "" {
-			continue
+		if j.Job.Name == "" {
+			continue // not published yet: waiting for its name
 		}
 		a := by[j.Job.Name]
 		if a == nil {
