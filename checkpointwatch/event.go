@@ -137,10 +137,37 @@ type JobIncarnation struct {
 
 // JobRestarted: the collector saw the job restart (a newer RESTARTING time
 // or more restores); Cause is the latest root exception's first line.
+// Exceptions are the entries of Flink's exception history that are new
+// since the collector last looked, newest first (it reads a few: a burst
+// of restarts between two scrapes may show fewer than Restarts).
 type JobRestarted struct {
-	Job      JobRef
-	Restarts int64
-	Cause    string
+	Job        JobRef
+	Restarts   int64
+	Cause      string
+	Exceptions []JobException
+}
+
+// MaxExceptionClasses bounds the exception label's values.
+const MaxExceptionClasses = 100
+
+// JobException is one entry of a job's exception history
+// (/jobs/:id/exceptions): the failure that made Flink restart or fail it.
+type JobException struct {
+	// Class is Flink's root exception class (exceptionName), e.g.
+	// java.lang.NullPointerException; Label is the same, or "other" once
+	// the collector has seen MaxExceptionClasses classes (the exception
+	// label's values are bounded).
+	Class, Label string
+	// Message is the exception's first line; RootCause the first lines of
+	// its innermost cause ("Caused by: …" and its top frames), empty when it
+	// has none.
+	Message, RootCause string
+	Time               time.Time
+	// Task and Location say where it happened, when a task failed ("" for
+	// a global failure).
+	Task, Location string
+	// FailureLabels are what Flink's failure enrichers attached (1.15+).
+	FailureLabels map[string]string
 }
 
 // CheckpointsRecovered: a completed checkpoint ended a run of failures.

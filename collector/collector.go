@@ -65,8 +65,10 @@ type Collector struct {
 	jobs        map[string]*jobState // by job id
 	names       map[string]bool      // job names with series last scrape
 	gcPrev      map[string]float64   // component → GC ms, for DogStatsD deltas
-	cpScratch   sync.Pool            // *[]checkpointwatch.Checkpoint
-	tmPath      string               // the aggregated TaskManager request, once its names are known
+	excClasses  map[string]bool      // exception label values in use; under excMu
+	excMu       sync.Mutex
+	cpScratch   sync.Pool // *[]checkpointwatch.Checkpoint
+	tmPath      string    // the aggregated TaskManager request, once its names are known
 	finalWindow time.Duration
 	// behind are the jobs the last scrape's time budget did not reach, in
 	// order: the next scrape reads them first.
@@ -100,10 +102,11 @@ func New(opts Options) (*Collector, error) {
 	}
 	c := &Collector{
 		opts: opts, log: opts.Logger, sd: opts.Statsd, c: cl,
-		watch:  opts.Watch,
-		jobs:   map[string]*jobState{},
-		names:  map[string]bool{},
-		gcPrev: map[string]float64{},
+		watch:      opts.Watch,
+		jobs:       map[string]*jobState{},
+		names:      map[string]bool{},
+		gcPrev:     map[string]float64{},
+		excClasses: map[string]bool{},
 		up: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "flink_up",
 			Help: "1 when the last scrape got every Flink REST answer it asked for.",

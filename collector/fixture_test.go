@@ -191,7 +191,7 @@ func (h *harness) scrape() error {
 var goldenNames = []string{
 	"flink_up", "flink_rest_requests_total", "flink_rest_decode_errors_total",
 	"flink_cluster_taskmanagers", "flink_cluster_slots_total", "flink_cluster_slots_available", "flink_cluster_jobs",
-	"flink_job_info", "flink_job_uptime_seconds", "flink_job_restarts_total",
+	"flink_job_info", "flink_job_uptime_seconds", "flink_job_restarts_total", "flink_job_exceptions_total",
 	"flink_checkpoint_duration_seconds", "flink_checkpoint_size_bytes", "flink_checkpoints_total",
 	"flink_checkpoint_failures_total", "flink_checkpoint_failures_s3_throttled_total", "flink_checkpoint_in_progress",
 	"flink_checkpoint_oldest_in_progress_age_seconds", "flink_checkpoint_last_completed_timestamp_seconds",

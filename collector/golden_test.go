@@ -13,13 +13,18 @@ import (
 // every version of testbed/flink-versions.txt (1.18.1 to 2.2.1) with the
 // paced source and the window. A first scrape right after the job started
 // (the baseline), then one after completed, declined and expired
-// checkpoints and a task failure with restarts.
+// checkpoints and a task failure with restarts, whose exceptions are read.
 func TestGoldenCaptured(t *testing.T) {
 	for _, v := range []string{"1.20.0", "2.2.0", "1.18.1", "1.19.3", "1.20.5", "2.0.2", "2.1.3", "2.2.1"} {
 		t.Run(v, func(t *testing.T) {
 			dir := filepath.Join("testdata", "flink-"+v)
 			srv := newFixtureServer(t)
-			first, _ := captured(t, dir, map[string]string{"/jobs/:jobid/checkpoints": "jobs_id_checkpoints_before_first.json"})
+			first, jobID := captured(t, dir, map[string]string{"/jobs/:jobid/checkpoints": "jobs_id_checkpoints_before_first.json"})
+			// Read right after the job started: what happened later (the
+			// task failures of the exception history) is news.
+			first["/jobs/"+jobID] = rewrite(t, filepath.Join(dir, "jobs_id.json"), t.TempDir(), func(v map[string]any) {
+				v["now"] = v["start-time"]
+			})
 			srv.stage(first)
 			// The capture's clock: the "now" of its /jobs/:id answer.
 			h := newHarness(t, srv, capturedNow(t, dir), nil)

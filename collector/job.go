@@ -6,9 +6,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/flink-agent/flink-agent/checkpointwatch"
-	"github.com/flink-agent/flink-agent/internal/excerpt"
 )
 
 // /jobs/:id: uptime, the restart signal, and per-vertex busy and
@@ -53,6 +50,9 @@ type jobState struct {
 	counts        countsAt // the last valid counts
 	vertices      map[string]*vertexPrev
 	vertexNames   map[string]string // vertex id → label, for checkpoint details
+	// excSince is the JobManager's clock (ms) up to which the exception
+	// history was read: later entries are new.
+	excSince int64
 }
 
 type vertexPrev struct {
@@ -84,6 +84,10 @@ func (s *scrape) job(j *jobOverview, js *jobState, owner bool) {
 		ts := d.Timestamps.Restarting.or(0)
 		restartedAt = js.hasRestarting && ts > js.restarting
 		js.restarting, js.hasRestarting = ts, true
+		if js.excSince == 0 {
+			// Exceptions from before the agent's first look are history.
+			js.excSince = d.Now.or(0)
+		}
 	case errors.Is(err, errNotFound):
 		// It ended between /jobs/overview and now; the next scrape drops it.
 	default:
@@ -109,7 +113,7 @@ func (s *scrape) job(j *jobOverview, js *jobState, owner bool) {
 	js.seen = true
 	if delta > 0 {
 		c.restarts.WithLabelValues(j.Name).Add(float64(delta))
-		s.restarted(j, delta)
+		s.restarted(j, js, delta)
 	}
 }
 
@@ -244,48 +248,3 @@ func sanitizeVertex(name, id string) string {
 	}
 	return out[:cut] + "...~" + suffix
 }
-
-// exceptionsBody is /jobs/:id/exceptions (history since 1.13; the
-// deprecated root-exception field until 2.0).
-type exceptionsBody struct {
-	History struct {
-		Entries []struct {
-			Name       string `json:"exceptionName"`
-			Stacktrace string `json:"stacktrace"`
-			TaskName   string `json:"taskName"`
-			Endpoint   string `json:"endpoint"`
-			Location   string `json:"location"`
-		} `json:"entries"`
-	} `json:"exceptionHistory"`
-	Root string `json:"root-exception"`
-}
-
-// restarted reads the latest root exception and reports the restart.
-func (s *scrape) restarted(j *jobOverview, n int64) {
-	var b exceptionsBody
-	cause := ""
-	if err := s.c.c.get(s.ctx, routeExceptions, "/jobs/"+j.ID+"/exceptions?maxExceptions=1", &b); err != nil {
-		if !errors.Is(err, errNotFound) {
-			s.fail(err)
-		}
-	} else if e := b.History.Entries; len(e) > 0 {
-		cause = excerpt.Bytes(excerpt.FirstLine(e[0].Stacktrace), maxCause)
-		if cause == "" {
-			cause = e[0].Name
-		}
-		if e[0].TaskName != "" {
-			where := e[0].Endpoint
-			if where == "" {
-				where = e[0].Location
-			}
-			cause += " (task " + e[0].TaskName + " at " + where + ")"
-		}
-	} else {
-		cause = excerpt.Bytes(excerpt.FirstLine(b.Root), maxCause)
-	}
-	s.c.log.Warn("Flink job restarted", "job_name", j.Name, "job_id", j.ID, "restarts", n, "cause", cause)
-	s.c.watch.Emit(checkpointwatch.JobRestarted{Job: checkpointwatch.JobRef{ID: j.ID, Name: j.Name}, Restarts: n, Cause: cause})
-}
-
-// maxCause bounds the exception line in the restart log and event.
-const maxCause = 500

@@ -247,8 +247,28 @@ func TestDatadogEventsAndServiceCheck(t *testing.T) {
 		!strings.Contains(expired, `not acknowledged by: aggregate -> Sink: out (0/2 subtasks)`) {
 		t.Errorf("expired event lacks the raw message or the details: %s", expired)
 	}
-	if len(restartEvents) != 1 || !strings.Contains(restartEvents[0], "java.io.IOException: Connection reset by peer") {
-		t.Errorf("restart events = %q", restartEvents)
+	// The restart's event: the new exception's class in the title, its
+	// first line, where, the root cause's first lines and the failure
+	// labels; the entry from before the agent's first look is not in it.
+	if len(restartEvents) != 1 {
+		t.Fatalf("restart events = %q", restartEvents)
+	}
+	for _, part := range []string{
+		"Flink job orders restarted: RemoteTransportException|org.apache.flink.runtime.io.network.netty.exception.RemoteTransportException: Lost connection",
+		`Lost connection to task manager '10.0.0.7/10.0.0.7:41234'.\nTask aggregate -> Sink: out (2/2) at 10.0.0.7:41234`,
+		"Root cause:\\nCaused by: java.io.IOException: Connection reset by peer\\n\tat sun.nio.ch.FileDispatcherImpl.read0(Native Method)",
+		"Failure labels: type=SYSTEM",
+		"exception:org.apache.flink.runtime.io.network.netty.exception.RemoteTransportException", "failure_label_type:SYSTEM",
+	} {
+		if !strings.Contains(restartEvents[0], part) {
+			t.Errorf("restart event lacks %q: %s", part, restartEvents[0])
+		}
+	}
+	if strings.Contains(restartEvents[0], "x.y(Z.java:1)") {
+		t.Errorf("restart event shows an exception from before the agent's first look: %s", restartEvents[0])
+	}
+	if got := sink.lines("flink.job.exceptions:"); len(got) != 1 || !strings.Contains(got[0], "exception:org.apache.flink.runtime.io.network.netty.exception.RemoteTransportException") {
+		t.Errorf("flink.job.exceptions = %q, want one count of the new exception", got)
 	}
 	var critical bool
 	for _, sc := range sink.lines("_sc|flink.checkpoint.can_complete|") {

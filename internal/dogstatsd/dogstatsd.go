@@ -57,9 +57,10 @@ var (
 	ClusterSlotsAvailable = gauge("flink.cluster.slots.available", "", "free task slots")
 	ClusterJobs           = gauge("flink.cluster.jobs", "", "jobs by state (state:)")
 
-	JobRunning  = gauge("flink.job.running", "", "1 while the job is RUNNING (job_name:, job_id:, state:)")
-	JobUptime   = gauge("flink.job.uptime", "second", "time since the job started (job_name:)")
-	JobRestarts = count("flink.job.restarts", "", "job restarts (job_name:)")
+	JobRunning    = gauge("flink.job.running", "", "1 while the job is RUNNING (job_name:, job_id:, state:)")
+	JobUptime     = gauge("flink.job.uptime", "second", "time since the job started (job_name:)")
+	JobRestarts   = count("flink.job.restarts", "", "job restarts (job_name:)")
+	JobExceptions = count("flink.job.exceptions", "", "new entries of the job's exception history, read when it restarted (job_name:, exception:)")
 
 	CheckpointDuration          = distribution("flink.checkpoint.duration", "second", "end-to-end duration of each completed checkpoint (job_name:, kind:)")
 	CheckpointSize              = gauge("flink.checkpoint.size", "byte", "size of the latest completed checkpoint (job_name:, type:full|incremental)")
@@ -104,6 +105,7 @@ func Catalog() []Metric {
 	return []Metric{
 		Up.Metric, ScrapeDuration.Metric, ClusterTaskManagers.Metric, ClusterSlotsTotal.Metric,
 		ClusterSlotsAvailable.Metric, ClusterJobs.Metric, JobRunning.Metric, JobUptime.Metric, JobRestarts.Metric,
+		JobExceptions.Metric,
 		CheckpointDuration.Metric, CheckpointSize.Metric, CheckpointCompleted.Metric, CheckpointFailed.Metric,
 		CheckpointFailedS3Throttled.Metric, CheckpointInProgress.Metric, CheckpointOldestInProgress.Metric,
 		CheckpointLastCompletedAge.Metric, CheckpointConsecutiveFailed.Metric, CheckpointFailuresUntilFail.Metric,

@@ -1,12 +1,15 @@
 // Package ddevent turns checkpointwatch's events into Datadog events: one
 // per failed checkpoint, with Flink's raw failure message and, when the
 // collector fetched them, the checkpoint's per-vertex details; one per job
-// restart, with its root exception.
+// restart, with its root exception, the root cause's first lines and
+// Flink's failure labels.
 package ddevent
 
 import (
 	"fmt"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/DataDog/datadog-go/v5/statsd"
 
@@ -19,6 +22,10 @@ import (
 const (
 	textMax = 3900 // Datadog caps event text at 4000 characters
 	keyMax  = 100  // and aggregation keys at 100
+	// titleMax keeps titles readable (Datadog cuts them at 100 characters).
+	titleMax = 100
+	// maxTags bounds an event's tags (failure labels add some).
+	maxTags = 20
 	// maxWaiting bounds the failures held for their details; the oldest is
 	// sent without them when more wait.
 	maxWaiting = 64
@@ -105,16 +112,65 @@ func (s *Sink) failed(e cw.CheckpointFailed, details string) {
 }
 
 func (s *Sink) restarted(e cw.JobRestarted) {
-	text := e.Cause
-	if text == "" {
-		text = "(no exception recorded)"
+	title := fmt.Sprintf("Flink job %s restarted", e.Job.Name)
+	tags := []string{dogstatsd.Tag("job_name", e.Job.Name), dogstatsd.Tag("job_id", e.Job.ID)}
+	var text strings.Builder
+	if len(e.Exceptions) == 0 {
+		text.WriteString(e.Cause)
+		if e.Cause == "" {
+			text.WriteString("(no exception recorded)")
+		}
+	} else {
+		x := e.Exceptions[0]
+		title += ": " + shortClass(x.Class)
+		tags = append(tags, dogstatsd.Tag("exception", x.Label))
+		text.WriteString(x.Message)
+		if x.Task != "" {
+			fmt.Fprintf(&text, "\nTask %s at %s", x.Task, x.Location)
+		}
+		if x.RootCause != "" {
+			text.WriteString("\n\nRoot cause:\n")
+			text.WriteString(x.RootCause)
+		}
+		if len(x.FailureLabels) > 0 {
+			text.WriteString("\n\nFailure labels:")
+			for _, k := range sortedKeys(x.FailureLabels) {
+				fmt.Fprintf(&text, " %s=%s", k, x.FailureLabels[k])
+				if len(tags) < maxTags {
+					tags = append(tags, dogstatsd.Tag("failure_label_"+k, x.FailureLabels[k]))
+				}
+			}
+		}
+		if more := e.Exceptions[1:]; len(more) > 0 {
+			fmt.Fprintf(&text, "\n\nEarlier since the last look (%d):", len(more))
+			for _, m := range more {
+				fmt.Fprintf(&text, "\n- %s %s", m.Time.UTC().Format(time.RFC3339), excerpt.Bytes(m.Message, 200))
+			}
+		}
 	}
 	s.sd.Event(&statsd.Event{
-		Title:          fmt.Sprintf("Flink job %s restarted", e.Job.Name),
-		Text:           excerpt.Bytes(text, textMax),
+		Title:          excerpt.Bytes(title, titleMax),
+		Text:           excerpt.Bytes(text.String(), textMax),
 		AggregationKey: s.key("flink-restart", e.Job.Name),
 		SourceTypeName: "flink",
 		AlertType:      statsd.Warning,
-		Tags:           []string{dogstatsd.Tag("job_name", e.Job.Name), dogstatsd.Tag("job_id", e.Job.ID)},
+		Tags:           tags,
 	})
+}
+
+// shortClass is a class name without its package, for titles.
+func shortClass(c string) string {
+	if i := strings.LastIndexByte(c, '.'); i >= 0 && i+1 < len(c) {
+		return c[i+1:]
+	}
+	return c
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }

@@ -28,6 +28,7 @@ type metrics struct {
 	until         *prometheus.GaugeVec
 	interval      *prometheus.GaugeVec
 	timeout       *prometheus.GaugeVec
+	exceptions    *prometheus.CounterVec
 
 	inProgress, oldest, stuck *prometheus.Desc
 }
@@ -76,6 +77,10 @@ func newMetrics() *metrics {
 			Name: "flink_checkpoint_timeout_seconds",
 			Help: "Configured checkpoint timeout.",
 		}, job),
+		exceptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flink_job_exceptions_total",
+			Help: "New entries of the job's exception history, read when it restarted, by root exception class (at most 100 classes, then \"other\").",
+		}, []string{"job_name", "exception"}),
 		inProgress: prometheus.NewDesc("flink_checkpoint_in_progress",
 			"Checkpoints in progress.", job, nil),
 		oldest: prometheus.NewDesc("flink_checkpoint_oldest_in_progress_age_seconds",
@@ -87,7 +92,7 @@ func newMetrics() *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.duration, m.size, m.total, m.failures, m.throttled, m.lastCompleted,
-		m.consecutive, m.until, m.interval, m.timeout}
+		m.consecutive, m.until, m.interval, m.timeout, m.exceptions}
 }
 
 // deleteJob removes every series of a job name.
@@ -103,13 +108,14 @@ func (m *metrics) deleteJob(name string) {
 	m.until.DeletePartialMatch(l)
 	m.interval.DeletePartialMatch(l)
 	m.timeout.DeletePartialMatch(l)
+	m.exceptions.DeletePartialMatch(l)
 }
 
 // carry adds the counters and copies the gauges of job name from to job
 // name to. Histograms cannot take past observations: durations observed
 // under from stay with it.
 func (m *metrics) carry(from, to string) {
-	for _, v := range []*prometheus.CounterVec{m.total, m.failures, m.throttled} {
+	for _, v := range []*prometheus.CounterVec{m.total, m.failures, m.throttled, m.exceptions} {
 		for _, c := range seriesOf(v, from) {
 			v.With(relabel(c, to)).Add(c.GetCounter().GetValue())
 		}
@@ -273,6 +279,10 @@ func (s *Sink) Handle(ev cw.Event) {
 		}
 		if t := completedAt(cp); !t.IsZero() {
 			s.m.lastCompleted.WithLabelValues(e.Job.Name).Set(float64(t.UnixMilli()) / 1e3)
+		}
+	case cw.JobRestarted:
+		for _, x := range e.Exceptions {
+			s.m.exceptions.WithLabelValues(e.Job.Name, x.Label).Inc()
 		}
 	case cw.JobState:
 		n := e.Job.Name

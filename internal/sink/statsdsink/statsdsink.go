@@ -57,6 +57,9 @@ func (s Sink) Handle(ev cw.Event) {
 		}
 	case cw.JobRestarted:
 		sd.Count(dogstatsd.JobRestarts, e.Restarts, jobTag(e.Job))
+		for _, x := range e.Exceptions {
+			sd.Count(dogstatsd.JobExceptions, 1, jobTag(e.Job), dogstatsd.Tag("exception", x.Label))
+		}
 	case cw.JobState:
 		s.state(e)
 	}
