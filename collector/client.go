@@ -30,6 +30,7 @@ const (
 	routeCPDetails    = "/jobs/:jobid/checkpoints/details/:checkpointid"
 	routeExceptions   = "/jobs/:jobid/exceptions"
 	routeJMMetrics    = "/jobmanager/metrics"
+	routeSubtasks     = "/jobs/:jobid/vertices/:vertexid/subtasks/metrics"
 	routeTMMetrics    = "/taskmanagers/metrics"
 )
 

@@ -2,12 +2,12 @@
 // beside and exports what it finds as Prometheus metrics and DogStatsD
 // signals; checkpoints go through checkpointwatch.
 //
-// REST economy: a steady-state scrape makes 3 + 2·(running jobs) requests
-// (/jobs/overview, /jobmanager/metrics, one aggregated
-// /taskmanagers/metrics, and per job /jobs/:id and /jobs/:id/checkpoints),
-// whatever the parallelism. Configuration is read once per job id, details
-// only for new failed or slow checkpoints, exceptions only when a job
-// restarted.
+// REST economy: a steady-state scrape makes at most 3 + 3·(running jobs)
+// requests (/jobs/overview, /jobmanager/metrics, one aggregated
+// /taskmanagers/metrics, and per job /jobs/:id, /jobs/:id/checkpoints and
+// one aggregated subtask-metrics request for its progress), whatever the
+// parallelism. Configuration is read once per job id, details only for new
+// failed or slow checkpoints, exceptions only when a job restarted.
 package collector
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/condition"
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/progress"
 )
 
 // Options configures a Collector.
@@ -44,6 +45,8 @@ type Options struct {
 	// whose per-vertex details are fetched and sent to the sinks as
 	// CheckpointDetails (checkpointwatch.ObserveOptions.Sample).
 	SampleDetails func(checkpointwatch.JobRef, checkpointwatch.Checkpoint) bool
+	// Clock times the progress metrics (rates, watermark lag); nil: time.Now.
+	Clock func() time.Time
 }
 
 // Collector scrapes Flink REST on a schedule.
@@ -69,6 +72,8 @@ type Collector struct {
 	excMu       sync.Mutex
 	cpScratch   sync.Pool // *[]checkpointwatch.Checkpoint
 	tmPath      string    // the aggregated TaskManager request, once its names are known
+	progress    *progress.Tracker
+	lateSent    map[string]float64 // job name → late records sent to DogStatsD
 	finalWindow time.Duration
 	// behind are the jobs the last scrape's time budget did not reach, in
 	// order: the next scrape reads them first.
@@ -107,6 +112,8 @@ func New(opts Options) (*Collector, error) {
 		names:      map[string]bool{},
 		gcPrev:     map[string]float64{},
 		excClasses: map[string]bool{},
+		progress:   progress.New(opts.Clock),
+		lateSent:   map[string]float64{},
 		up: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "flink_up",
 			Help: "1 when the last scrape got every Flink REST answer it asked for.",
@@ -274,6 +281,7 @@ func (s *scrape) run() error {
 	}
 	s.runTasks(tasks, active, start)
 	s.c.watch.Retain(active)
+	s.c.progress.Retain(active)
 	s.forget(active, names)
 	return errors.Join(s.errs...)
 }
@@ -342,6 +350,11 @@ func (s *scrape) keepBehind(tasks map[string]task) {
 			s.snap.vertices = append(s.snap.vertices, v)
 		}
 	}
+	for _, p := range prev.progress {
+		if behind[p.name] {
+			s.snap.progress = append(s.snap.progress, p)
+		}
+	}
 }
 
 // scrapeBudget is how long into a scrape jobs are started: four fifths of
@@ -382,6 +395,7 @@ func (s *scrape) forget(active []string, names map[string]bool) {
 	for n := range s.c.names {
 		if !names[n] {
 			s.c.restarts.DeletePartialMatch(prometheus.Labels{"job_name": n})
+			delete(s.c.lateSent, n)
 		}
 	}
 	s.c.names = names

@@ -96,7 +96,7 @@ const e2eJobName = "flink-agent testbed checkpointing job"
 
 // TestEndToEndOnFlink runs the collector beside a real Flink (the test bed)
 // with DogStatsD going to a real statsd_exporter:
-//   - REST requests per steady scrape are 3 + 2·jobs at parallelism 1 and 8;
+//   - REST requests per steady scrape are at most 3 + 3·jobs at parallelism 1 and 8;
 //   - after N completed checkpoints, flink_checkpoints_total{completed}
 //     equals Flink's counts.completed and the duration histogram's count
 //     equals the distinct completed ids the JobManager logged;
@@ -211,9 +211,11 @@ func TestEndToEndOnFlink(t *testing.T) {
 			}
 			steady[par] = append(steady[par], n)
 		}
+		// Per job /jobs/:id, its checkpoints and at most one subtask-metrics
+		// request for its progress.
 		for _, n := range steady[par] {
-			if n != 3+2*1 {
-				t.Errorf("parallelism %d: a scrape made %v requests besides configuration, details and exceptions; want 3 + 2·1 (all: %v)", par, n, steady[par])
+			if n < 3+2*1 || n > 3+3*1 {
+				t.Errorf("parallelism %d: a scrape made %v requests besides configuration, details and exceptions; want 3 + 2·1 to 3 + 3·1 (all: %v)", par, n, steady[par])
 			}
 		}
 	}

@@ -30,7 +30,8 @@ func rewrite(t *testing.T, src, dir string, edit func(map[string]any)) string {
 // TestRESTEconomyIndependentOfParallelism counts the requests of steady
 // scrapes and of a scrape that sees new failed checkpoints, for the
 // captured job at parallelism 1 and 8: the same counts, within
-// 3 + 2·jobs + new checkpoint details.
+// 3 + 3·jobs + new checkpoint details (per job /jobs/:id, its checkpoints and
+// one subtask-metrics request for its progress).
 func TestRESTEconomyIndependentOfParallelism(t *testing.T) {
 	dir := filepath.Join("testdata", "flink-1.20.0")
 	counts := map[int][3]int{}
@@ -70,11 +71,11 @@ func TestRESTEconomyIndependentOfParallelism(t *testing.T) {
 		counts[par] = [3]int{steady, withFailures, steadyAgain}
 
 		const jobs, newFailed = 1, 2 // checkpoints 19 and 20 of the capture
-		if steady != 3+2*jobs || steadyAgain != 3+2*jobs {
-			t.Errorf("parallelism %d: steady scrapes made %d and %d requests, want %d", par, steady, steadyAgain, 3+2*jobs)
+		if steady != 3+3*jobs || steadyAgain != 3+3*jobs {
+			t.Errorf("parallelism %d: steady scrapes made %d and %d requests, want %d", par, steady, steadyAgain, 3+3*jobs)
 		}
-		if withFailures > 3+2*jobs+newFailed {
-			t.Errorf("parallelism %d: the scrape with %d new failures made %d requests (%v), bound %d", par, newFailed, withFailures, hits, 3+2*jobs+newFailed)
+		if withFailures > 3+3*jobs+newFailed {
+			t.Errorf("parallelism %d: the scrape with %d new failures made %d requests (%v), bound %d", par, newFailed, withFailures, hits, 3+3*jobs+newFailed)
 		}
 	}
 	if counts[1] != counts[8] {

@@ -162,7 +162,7 @@ func newHarness(t *testing.T, srv *fixtureServer, now time.Time, mod func(*Optio
 	f := config.Default().Flink
 	f.RestURL = srv.srv.URL
 	f.ScrapeTimeout = config.Duration(5 * time.Second)
-	opts := Options{Flink: f, Registerer: h.reg, Logger: slog.New(slog.DiscardHandler)}
+	opts := Options{Flink: f, Registerer: h.reg, Logger: slog.New(slog.DiscardHandler), Clock: func() time.Time { return h.now }}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -198,6 +198,8 @@ var goldenNames = []string{
 	"flink_checkpoint_consecutive_failures", "flink_checkpoint_failures_until_job_failure",
 	"flink_checkpoint_interval_seconds", "flink_checkpoint_timeout_seconds", "flink_checkpoint_stuck",
 	"flink_vertex_backpressure_ratio", "flink_vertex_busy_ratio",
+	"flink_job_records_in_per_second", "flink_job_records_out_per_second", "flink_job_source_pending_records",
+	"flink_job_watermark_lag_seconds", "flink_job_late_records_dropped_total",
 	"flink_jvm_heap_used_bytes", "flink_jvm_heap_max_bytes", "flink_jvm_gc_time_seconds_total", "flink_jvm_heap_used_max_bytes",
 }
 

@@ -21,6 +21,14 @@ type jobDetailsBody struct {
 		Restarting integer `json:"RESTARTING"`
 	} `json:"timestamps"`
 	Vertices []vertexBody `json:"vertices"`
+	Plan     struct {
+		Nodes []struct {
+			ID     string `json:"id"`
+			Inputs []struct {
+				ID string `json:"id"`
+			} `json:"inputs"`
+		} `json:"nodes"`
+	} `json:"plan"`
 }
 
 type vertexBody struct {
@@ -31,6 +39,8 @@ type vertexBody struct {
 		BackPressured integer `json:"accumulated-backpressured-time"`
 		Idle          integer `json:"accumulated-idle-time"`
 		Busy          number  `json:"accumulated-busy-time"` // a double, "NaN" when busy time is off
+		ReadRecords   integer `json:"read-records"`
+		WriteRecords  integer `json:"write-records"`
 	} `json:"metrics"`
 }
 
@@ -80,6 +90,7 @@ func (s *scrape) job(j *jobOverview, js *jobState, owner bool) {
 		if owner {
 			s.uptime(j.Name, &d)
 			s.vertices(j.Name, js, &d)
+			s.progress(j, &d)
 		}
 		ts := d.Timestamps.Restarting.or(0)
 		restartedAt = js.hasRestarting && ts > js.restarting

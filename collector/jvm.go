@@ -47,6 +47,7 @@ type metricValue struct {
 	Value number `json:"value"`
 	Sum   number `json:"sum"`
 	Max   number `json:"max"`
+	Min   number `json:"min"`
 }
 
 func (s *scrape) jobManager() {

@@ -102,6 +102,7 @@ func (s *scrape) emitStatsd() {
 			sd.Gauge(dogstatsd.VertexBusyRatio, v.busy, tags...)
 		}
 	}
+	s.emitProgress()
 	for _, j := range snap.jvm {
 		t := dogstatsd.Tag("flink_component", j.component)
 		if j.used.OK {

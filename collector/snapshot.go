@@ -14,6 +14,7 @@ type snapshot struct {
 	uptime      []nameValue // by job name
 	vertices    []vertexRatio
 	jvm         []jvmStats
+	progress    []jobProgress
 }
 
 type clusterStats struct {
@@ -48,6 +49,7 @@ type snapDescs struct {
 	taskManagers, slotsTotal, slotsAvailable, jobs *prometheus.Desc
 	jobInfo, uptime                                *prometheus.Desc
 	backpressure, busy                             *prometheus.Desc
+	recordsIn, recordsOut, pending, wmLag, late    *prometheus.Desc
 	heapUsed, heapMax, gcTime, heapUsedMax         *prometheus.Desc
 }
 
@@ -65,6 +67,16 @@ func newSnapDescs() snapDescs {
 			"Share of the vertex's subtask time spent back-pressured since the previous scrape.", []string{"job_name", "vertex"}, nil),
 		busy: prometheus.NewDesc("flink_vertex_busy_ratio",
 			"Share of the vertex's subtask time spent busy since the previous scrape.", []string{"job_name", "vertex"}, nil),
+		recordsIn: prometheus.NewDesc("flink_job_records_in_per_second",
+			"Records the job's sources emit per second, over the last minute.", jn, nil),
+		recordsOut: prometheus.NewDesc("flink_job_records_out_per_second",
+			"Records the job's sinks take in per second, over the last minute.", jn, nil),
+		pending: prometheus.NewDesc("flink_job_source_pending_records",
+			"The sources' backlog: pendingRecords summed over their subtasks, else Kafka's records-lag-max.", jn, nil),
+		wmLag: prometheus.NewDesc("flink_job_watermark_lag_seconds",
+			"How far the lowest watermark reaching a sink was behind the clock when read (event-time jobs only).", jn, nil),
+		late: prometheus.NewDesc("flink_job_late_records_dropped_total",
+			"Records the job's windows dropped as late: Flink's count when the agent first read it, then what the tasks added, across task restarts.", jn, nil),
 		heapUsed:    prometheus.NewDesc("flink_jvm_heap_used_bytes", "JVM heap used (TaskManagers summed).", comp, nil),
 		heapMax:     prometheus.NewDesc("flink_jvm_heap_max_bytes", "JVM heap maximum (TaskManagers summed).", comp, nil),
 		gcTime:      prometheus.NewDesc("flink_jvm_gc_time_seconds_total", "Time spent in garbage collection (TaskManagers summed).", comp, nil),
@@ -78,7 +90,8 @@ type snapCollector struct{ c *Collector }
 func (sc snapCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := sc.c.snapDescs
 	for _, x := range []*prometheus.Desc{d.taskManagers, d.slotsTotal, d.slotsAvailable, d.jobs, d.jobInfo, d.uptime,
-		d.backpressure, d.busy, d.heapUsed, d.heapMax, d.gcTime, d.heapUsedMax} {
+		d.backpressure, d.busy, d.recordsIn, d.recordsOut, d.pending, d.wmLag, d.late,
+		d.heapUsed, d.heapMax, d.gcTime, d.heapUsedMax} {
 		ch <- x
 	}
 }
@@ -114,6 +127,19 @@ func (sc snapCollector) Collect(ch chan<- prometheus.Metric) {
 		if v.hasBusy {
 			ch <- prometheus.MustNewConstMetric(d.busy, prometheus.GaugeValue, v.busy, v.job, v.vertex)
 		}
+	}
+	for _, jp := range s.progress {
+		p := jp.p
+		opt := func(desc *prometheus.Desc, t prometheus.ValueType, v float64, ok bool) {
+			if ok {
+				ch <- prometheus.MustNewConstMetric(desc, t, v, jp.name)
+			}
+		}
+		opt(d.recordsIn, prometheus.GaugeValue, p.RecordsIn, p.HasRecordsIn)
+		opt(d.recordsOut, prometheus.GaugeValue, p.RecordsOut, p.HasRecordsOut)
+		opt(d.pending, prometheus.GaugeValue, p.Pending, p.HasPending)
+		opt(d.wmLag, prometheus.GaugeValue, p.WatermarkLag.Seconds(), p.HasWatermark)
+		opt(d.late, prometheus.CounterValue, p.LateDropped, p.HasLate)
 	}
 	for _, j := range s.jvm {
 		gauge(d.heapUsed, j.used, j.component)

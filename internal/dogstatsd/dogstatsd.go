@@ -57,10 +57,15 @@ var (
 	ClusterSlotsAvailable = gauge("flink.cluster.slots.available", "", "free task slots")
 	ClusterJobs           = gauge("flink.cluster.jobs", "", "jobs by state (state:)")
 
-	JobRunning    = gauge("flink.job.running", "", "1 while the job is RUNNING (job_name:, job_id:, state:)")
-	JobUptime     = gauge("flink.job.uptime", "second", "time since the job started (job_name:)")
-	JobRestarts   = count("flink.job.restarts", "", "job restarts (job_name:)")
-	JobExceptions = count("flink.job.exceptions", "", "new entries of the job's exception history, read when it restarted (job_name:, exception:)")
+	JobRunning            = gauge("flink.job.running", "", "1 while the job is RUNNING (job_name:, job_id:, state:)")
+	JobUptime             = gauge("flink.job.uptime", "second", "time since the job started (job_name:)")
+	JobRestarts           = count("flink.job.restarts", "", "job restarts (job_name:)")
+	JobRecordsIn          = gauge("flink.job.records_in_per_second", "record", "records the job's sources emit per second, over the last minute (job_name:)")
+	JobRecordsOut         = gauge("flink.job.records_out_per_second", "record", "records the job's sinks take in per second, over the last minute (job_name:)")
+	JobSourcePending      = gauge("flink.job.source.pending_records", "record", "the sources' backlog: pendingRecords summed over their subtasks, else Kafka records-lag-max (job_name:)")
+	JobWatermarkLag       = gauge("flink.job.watermark_lag", "second", "now minus the lowest watermark reaching a sink, event-time jobs only (job_name:)")
+	JobLateRecordsDropped = count("flink.job.late_records_dropped", "record", "records windows dropped as late (job_name:)")
+	JobExceptions         = count("flink.job.exceptions", "", "new entries of the job's exception history, read when it restarted (job_name:, exception:)")
 
 	CheckpointDuration          = distribution("flink.checkpoint.duration", "second", "end-to-end duration of each completed checkpoint (job_name:, kind:)")
 	CheckpointSize              = gauge("flink.checkpoint.size", "byte", "size of the latest completed checkpoint (job_name:, type:full|incremental)")
@@ -105,7 +110,8 @@ func Catalog() []Metric {
 	return []Metric{
 		Up.Metric, ScrapeDuration.Metric, ClusterTaskManagers.Metric, ClusterSlotsTotal.Metric,
 		ClusterSlotsAvailable.Metric, ClusterJobs.Metric, JobRunning.Metric, JobUptime.Metric, JobRestarts.Metric,
-		JobExceptions.Metric,
+		JobExceptions.Metric, JobRecordsIn.Metric, JobRecordsOut.Metric, JobSourcePending.Metric,
+		JobWatermarkLag.Metric, JobLateRecordsDropped.Metric,
 		CheckpointDuration.Metric, CheckpointSize.Metric, CheckpointCompleted.Metric, CheckpointFailed.Metric,
 		CheckpointFailedS3Throttled.Metric, CheckpointInProgress.Metric, CheckpointOldestInProgress.Metric,
 		CheckpointLastCompletedAge.Metric, CheckpointConsecutiveFailed.Metric, CheckpointFailuresUntilFail.Metric,
