@@ -45,7 +45,7 @@ const (
 var wantAlerts = []string{
 	"FlinkCheckpointFailing", "FlinkCheckpointStuck", "FlinkCheckpointSlow", "FlinkNoRecentCheckpoint",
 	"FlinkCheckpointNearTolerableLimit", "FlinkS3Throttling", "FlinkS3EntropyInjectionDisabled",
-	"FlinkJobRestarting", "FlinkNoTaskManagers", "FlinkTaskManagerLost", "FlinkAgentDown", "FlinkAgentLokiLagging", "FlinkAgentLokiRejecting",
+	"FlinkJobRestarting", "FlinkJobNotProgressing", "FlinkSourceBacklogGrowing", "FlinkNoTaskManagers", "FlinkTaskManagerLost", "FlinkAgentDown", "FlinkAgentLokiLagging", "FlinkAgentLokiRejecting",
 	"FlinkOperatorReconcileFailing",
 }
 
