@@ -288,6 +288,9 @@ func (b *bed) submitJobs(t *testing.T, ctx context.Context) {
 			"state.storage.fs.memory-threshold":             "0",
 			"execution.checkpointing.data-inline-threshold": "0",
 		}},
+		// Its source stops reading on the stall switch; meanwhile every
+		// tenth record is a minute late and its window drops it.
+		{"stalled", 10 * time.Second, nil},
 	}
 	for _, s := range specs {
 		cfg := map[string]string{"execution.checkpointing.timeout": ms(s.timeout)}
@@ -295,6 +298,14 @@ func (b *bed) submitJobs(t *testing.T, ctx context.Context) {
 			cfg[k] = v
 		}
 		j := &job{Name: "e2e-" + s.role, Control: filepath.Join(b.dir, "control", s.role), Timeout: s.timeout}
+		if s.role == "stalled" {
+			if err := os.MkdirAll(j.Control, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := testbed.SetFaultIn(j.Control, testbed.SourceLate, "10"); err != nil {
+				t.Fatal(err)
+			}
+		}
 		id, err := b.flink.SubmitJob(ctx, testbed.JobOptions{
 			Name: j.Name, ControlDir: j.Control, Parallelism: 1, RecordsPerSecond: 50, Config: cfg,
 		})

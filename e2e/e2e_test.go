@@ -63,7 +63,7 @@ type scenario struct {
 	err              error
 }
 
-// TestAlertsReachPagerDuty drives five real conditions through both paging
+// TestAlertsReachPagerDuty drives six real conditions through both paging
 // paths and checks what PagerDuty receives; then every dashboard query runs
 // on the data of the run (panels_test.go).
 func TestAlertsReachPagerDuty(t *testing.T) {
@@ -74,8 +74,8 @@ func TestAlertsReachPagerDuty(t *testing.T) {
 	defer cancel()
 	runStart := time.Now()
 	b := startBed(t, ctx)
-	t.Logf("test bed up in %s: Flink %s, 5 jobs, 2 agents, Prometheus %s, Alertmanager %s",
-		time.Since(runStart).Round(time.Second), b.flink.Version, b.prom.URL, b.am.URL)
+	t.Logf("test bed up in %s: Flink %s, %d jobs, 2 agents, Prometheus %s, Alertmanager %s",
+		time.Since(runStart).Round(time.Second), b.flink.Version, len(b.jobs), b.prom.URL, b.am.URL)
 
 	b.waitHealthy(t, ctx)
 	if got := b.pd.Accepted(); len(got) > 0 {
@@ -163,7 +163,7 @@ func (b *bed) count(ctx context.Context, q string) (int, error) {
 }
 
 func (b *bed) scenarios() []*scenario {
-	failing, stuck, slow, throttled := b.jobs["failing"], b.jobs["stuck"], b.jobs["slow"], b.jobs["throttled"]
+	failing, stuck, slow, throttled, stalled := b.jobs["failing"], b.jobs["stuck"], b.jobs["slow"], b.jobs["throttled"], b.jobs["stalled"]
 	var stuckID, slowID int64
 	var stuckTrigger time.Time
 	return []*scenario{
@@ -229,6 +229,19 @@ func (b *bed) scenarios() []*scenario {
 			// It completes: the condition ends by itself.
 			clear: func(ctx context.Context) (time.Time, error) {
 				return b.waitCheckpoint(ctx, slow.ID, slowID, "completed")
+			},
+		},
+		{
+			alert: "FlinkJobNotProgressing", job: stalled.Name, why: "not a direct-paging condition",
+			// The source stops reading: nothing reaches the sinks, the
+			// watermark stands still, the backlog grows; checkpoints go on
+			// completing. The agent's records-out rate is a one-minute one
+			// (not sped up), so it falls to 0 a minute after the last record.
+			start: func(context.Context) (time.Time, error) {
+				return time.Now(), testbed.SetFaultIn(stalled.Control, testbed.SourceStall, "")
+			},
+			clear: func(context.Context) (time.Time, error) {
+				return time.Now(), os.Remove(filepath.Join(stalled.Control, testbed.SourceStall))
 			},
 		},
 	}
@@ -394,9 +407,13 @@ func waitUntil(ctx context.Context, timeout time.Duration, ok func() bool) error
 
 // sideEffects are the other pages the conditions rightly cause: throttled
 // uploads fail the throttled job's checkpoints, and a job whose
-// checkpoints keep failing has no recent checkpoint either.
+// checkpoints keep failing has no recent checkpoint either. The stuck
+// checkpoint's snapshot sleeps 92 s in the task thread, so nothing flows
+// meanwhile: at 30x speed that is 46 minutes without progress, which
+// FlinkJobNotProgressing may page about near its end.
 var sideEffects = map[string][]string{
-	viaAlertmanager: {"FlinkCheckpointFailing/e2e-throttled", "FlinkNoRecentCheckpoint/e2e-throttled", "FlinkNoRecentCheckpoint/e2e-failing"},
+	viaAlertmanager: {"FlinkCheckpointFailing/e2e-throttled", "FlinkNoRecentCheckpoint/e2e-throttled", "FlinkNoRecentCheckpoint/e2e-failing",
+		"FlinkJobNotProgressing/e2e-stuck"},
 	viaDirect:       {pager.ClassCheckpointFailures + "/e2e-throttled"},
 }
 
