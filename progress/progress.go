@@ -77,8 +77,13 @@ type Progress struct {
 }
 
 const (
-	relistEmpty  = 15 * time.Second // a vertex listed before Flink had its metrics (it fetches them every 10 s)
-	relistSource = 5 * time.Minute  // a source or sink without the metrics it should have
+	// A vertex listed before Flink had (all) its metrics — Flink fetches
+	// them every 10 s, operators register theirs after the task's — or a
+	// source or sink without the metrics it usually has, is listed again
+	// after relistFirst, then twice as long each time, at most relistMax
+	// apart (a source without pendingRecords, a job without event time).
+	relistFirst = 15 * time.Second
+	relistMax   = 5 * time.Minute
 	// noWatermark is Long.MIN_VALUE as Flink's aggregation writes it: no
 	// watermark (no event time, or none yet).
 	noWatermark = -9.2e18
@@ -121,6 +126,7 @@ type vertex struct {
 	id             string
 	source, sink   bool
 	listed         time.Time // zero: never
+	relists        int       // lists in a row that lacked metrics
 	names          int       // metric names in the last list
 	pending        []string  // pendingRecords ids
 	lagMax         []string  // records-lag-max ids
@@ -205,8 +211,7 @@ func (j *job) toList(now time.Time) *vertex {
 	for _, pass := range []func(*vertex) bool{
 		func(v *vertex) bool { return v.listed.IsZero() && (v.source || v.sink) },
 		func(v *vertex) bool { return v.listed.IsZero() },
-		func(v *vertex) bool { return v.names == 0 && now.Sub(v.listed) >= relistEmpty },
-		func(v *vertex) bool { return v.lacking() && now.Sub(v.listed) >= relistSource },
+		func(v *vertex) bool { return (v.names == 0 || v.lacking()) && now.Sub(v.listed) >= v.relistAfter() },
 	} {
 		for _, v := range j.vertices {
 			if pass(v) {
@@ -217,9 +222,21 @@ func (j *job) toList(now time.Time) *vertex {
 	return nil
 }
 
-// lacking: a source or sink without the metrics every source or sink has.
+// lacking: a source or sink without the metrics a source or sink usually
+// has.
 func (v *vertex) lacking() bool {
-	return (v.source && v.sink && (len(v.in) == 0 || len(v.out) == 0)) || (v.sink && len(v.watermark) == 0)
+	return (v.source && v.sink && (len(v.in) == 0 || len(v.out) == 0)) || (v.sink && len(v.watermark) == 0) ||
+		(v.source && len(v.pending) == 0 && len(v.lagMax) == 0)
+}
+
+// relistAfter is how long after its last list a vertex that lacked
+// metrics is listed again.
+func (v *vertex) relistAfter() time.Duration {
+	d := relistFirst
+	for i := 1; i < v.relists && d < relistMax; i++ {
+		d *= 2
+	}
+	return min(d, relistMax)
 }
 
 func (j *job) interest() []*vertex {
@@ -322,6 +339,11 @@ func (t *Tracker) ObserveNames(jobID, vertexID string, names []string) {
 			v.out = v.in
 		}
 		v.watermark = srcWM
+	}
+	if v.names == 0 || v.lacking() {
+		v.relists++
+	} else {
+		v.relists = 0
 	}
 }
 

@@ -360,3 +360,39 @@ func TestOneRequestPerScrape(t *testing.T) {
 		t.Errorf("requests %v: want each vertex listed once and read in turn", seen)
 	}
 }
+
+// A vertex listed while Flink had only part of its metrics (the operators
+// register theirs after the task's, Flink fetches every 10 s) is listed
+// again after 15 s, then 30 s, 60 s, … at most 5 minutes apart; once its
+// list has what a source or sink has, no more lists.
+func TestRelistWhatLacked(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tr := New(func() time.Time { return now })
+	vs := []Vertex{{ID: "src"}, {ID: "sink", Inputs: []string{"src"}}}
+	lists := func(d time.Duration) (at []time.Duration) {
+		start := now
+		for el := time.Duration(0); el < d; el += time.Second {
+			now = start.Add(el)
+			if r, ok := tr.Plan("j", vs); ok && r.List {
+				at = append(at, el)
+				switch r.Vertex {
+				case "src":
+					tr.ObserveNames("j", "src", []string{"numRecordsOutPerSecond"}) // the task's only
+				case "sink":
+					tr.ObserveNames("j", "sink", []string{"currentInputWatermark"})
+				}
+			}
+		}
+		return at
+	}
+	got := fmt.Sprint(lists(13 * time.Minute))
+	// The sink is complete at once; the source at 0, then +15 s, +30 s, +1m,
+	// +2m, +4m, +5m.
+	if want := "[0s 1s 15s 45s 1m45s 3m45s 7m45s 12m45s]"; got != want {
+		t.Errorf("lists at %s, want %s", got, want)
+	}
+	tr.ObserveNames("j", "src", []string{"Source__orders.pendingRecords"})
+	if at := lists(20 * time.Minute); len(at) != 0 {
+		t.Errorf("a complete source listed again at %v", at)
+	}
+}
