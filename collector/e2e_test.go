@@ -204,7 +204,8 @@ func TestEndToEndOnFlink(t *testing.T) {
 			if after[routeJob] == before[routeJob] {
 				// The scrape's time budget (four fifths of the interval) ran
 				// out before it reached the job: the next one reads it first.
-				if deferred++; deferred > 10 {
+				deferred++
+				if deferred > 10 {
 					t.Fatal("10 scrapes did not reach the job")
 				}
 				continue

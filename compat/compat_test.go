@@ -406,7 +406,8 @@ func runVersion(t *testing.T, r *row) {
 		}
 		after := requestsByRoute(t, reg)
 		if after["/jobs/:jobid"] == before["/jobs/:jobid"] {
-			if deferred++; deferred > 10 {
+			deferred++
+			if deferred > 10 {
 				t.Fatal("10 scrapes did not reach the job")
 			}
 			continue

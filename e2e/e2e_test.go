@@ -414,7 +414,7 @@ func waitUntil(ctx context.Context, timeout time.Duration, ok func() bool) error
 var sideEffects = map[string][]string{
 	viaAlertmanager: {"FlinkCheckpointFailing/e2e-throttled", "FlinkNoRecentCheckpoint/e2e-throttled", "FlinkNoRecentCheckpoint/e2e-failing",
 		"FlinkJobNotProgressing/e2e-stuck"},
-	viaDirect:       {pager.ClassCheckpointFailures + "/e2e-throttled"},
+	viaDirect: {pager.ClassCheckpointFailures + "/e2e-throttled"},
 }
 
 // checkIncidents asserts on everything PagerDuty received, on both paths.

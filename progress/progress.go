@@ -123,27 +123,27 @@ type job struct {
 }
 
 type vertex struct {
-	id             string
-	source, sink   bool
-	listed         time.Time // zero: never
-	relists        int       // lists in a row that lacked metrics
-	names          int       // metric names in the last list
-	pending        []string  // pendingRecords ids
-	lagMax         []string  // records-lag-max ids
-	lateIDs        []string  // numLateRecordsDropped ids
-	watermark      []string  // currentInputWatermark (or the source's output watermark)
-	in, out        []string  // per-second rates, for a vertex that is source and sink
-	read           bool
-	pendingV       float64
-	lagMaxV        float64
-	hasPending     bool
-	hasLagMax      bool
-	wm             float64 // lowest watermark, ms; noWatermark when none
-	wmAt           time.Time
-	inV, outV      float64
-	hasIn, hasOut  bool
-	lateV, lateRaw float64
-	hasLateV       bool
+	id            string
+	source, sink  bool
+	listed        time.Time // zero: never
+	relists       int       // lists in a row that lacked metrics
+	names         int       // metric names in the last list
+	pending       []string  // pendingRecords ids
+	lagMax        []string  // records-lag-max ids
+	lateIDs       []string  // numLateRecordsDropped ids
+	watermark     []string  // currentInputWatermark (or the source's output watermark)
+	in, out       []string  // per-second rates, for a vertex that is source and sink
+	read          bool
+	pendingV      float64
+	lagMaxV       float64
+	hasPending    bool
+	hasLagMax     bool
+	wm            float64 // lowest watermark, ms; noWatermark when none
+	wmAt          time.Time
+	inV, outV     float64
+	hasIn, hasOut bool
+	lateRaw       float64
+	hasLateV      bool
 }
 
 func graphKey(vs []Vertex) string {
@@ -299,7 +299,7 @@ func (t *Tracker) ObserveNames(jobID, vertexID string, names []string) {
 	}
 	v.listed, v.names = t.clock(), len(names)
 	v.pending, v.lagMax, v.lateIDs, v.watermark, v.in, v.out = nil, nil, nil, nil, nil, nil
-	var taskIn, taskOut, taskWM, srcOut, srcWM, sinkIn []string
+	var taskOut, taskWM, srcOut, srcWM, sinkIn []string
 	for _, id := range names {
 		switch m := metric(id); {
 		case m == "pendingRecords":
@@ -310,8 +310,6 @@ func (t *Tracker) ObserveNames(jobID, vertexID string, names []string) {
 			v.lateIDs = append(v.lateIDs, id)
 		case id == "currentInputWatermark":
 			taskWM = append(taskWM, id)
-		case id == "numRecordsInPerSecond":
-			taskIn = append(taskIn, id)
 		case id == "numRecordsOutPerSecond":
 			taskOut = append(taskOut, id)
 		case sourceOperator(id) && m == "numRecordsOutPerSecond":
@@ -452,11 +450,11 @@ func (t *Tracker) Job(jobID string) (Progress, bool) {
 	}
 	now := t.clock()
 	var p Progress
-	any := false
+	read := false
 	if !j.chained {
 		p.RecordsIn, p.HasRecordsIn = j.in.rate(now)
 		p.RecordsOut, p.HasRecordsOut = j.out.rate(now)
-		any = p.HasRecordsIn || p.HasRecordsOut
+		read = p.HasRecordsIn || p.HasRecordsOut
 	}
 	var lagMax float64
 	var hasLagMax bool
@@ -465,7 +463,7 @@ func (t *Tracker) Job(jobID string) (Progress, bool) {
 		if !v.read {
 			continue
 		}
-		any = true
+		read = true
 		if v.hasIn {
 			p.RecordsIn += v.inV
 			p.HasRecordsIn = true
@@ -497,7 +495,7 @@ func (t *Tracker) Job(jobID string) (Progress, bool) {
 		p.WatermarkLag, p.HasWatermark = lag, true
 	}
 	p.LateDropped, p.HasLate = j.late, j.hasLate
-	return p, any
+	return p, read
 }
 
 // Retain forgets the jobs not listed.
