@@ -392,10 +392,9 @@ func (w *Watch) nameByID(j *job) {
 	if !w.restDown && w.clock().Sub(j.created) < w.nameGrace {
 		return
 	}
-	if len(j.pending) > 0 {
-		w.log.Info("publishing a job's log events under its id: no name from REST or the log yet",
-			"job_id", j.id, "rest_down", w.restDown, "waited", w.clock().Sub(j.created).Round(time.Millisecond))
-	}
+	// Once per job: its name is set from here on.
+	w.log.Info("publishing a job's log events under its id: no name from REST or the log yet",
+		"job_id", j.id, "rest_down", w.restDown, "waited", w.clock().Sub(j.created).Round(time.Millisecond))
 	j.provisional = true
 	j.name = j.id
 	j.stopGrace()
