@@ -71,8 +71,13 @@ func TestRESTEconomyIndependentOfParallelism(t *testing.T) {
 		counts[par] = [3]int{steady, withFailures, steadyAgain}
 
 		const jobs, newFailed = 1, 2 // checkpoints 19 and 20 of the capture
-		if steady != 3+3*jobs || steadyAgain != 3+3*jobs {
-			t.Errorf("parallelism %d: steady scrapes made %d and %d requests, want %d", par, steady, steadyAgain, 3+3*jobs)
+		// Per job at most one subtask-metrics request: none while no
+		// vertex is due (this capture serves none, so each list answers
+		// 404 and is asked again only after a while).
+		for _, n := range []int{steady, steadyAgain} {
+			if n < 3+2*jobs || n > 3+3*jobs {
+				t.Errorf("parallelism %d: steady scrapes made %d and %d requests, want %d to %d", par, steady, steadyAgain, 3+2*jobs, 3+3*jobs)
+			}
 		}
 		if withFailures > 3+3*jobs+newFailed {
 			t.Errorf("parallelism %d: the scrape with %d new failures made %d requests (%v), bound %d", par, newFailed, withFailures, hits, 3+3*jobs+newFailed)

@@ -62,8 +62,14 @@ func (s *scrape) subtaskMetrics(jobID string, req progress.Request) {
 	}
 	var body []metricValue
 	if err := s.c.c.get(s.ctx, routeSubtasks, path, &body); err != nil {
-		if !errors.Is(err, errNotFound) { // the job or vertex just went away
+		switch {
+		case !errors.Is(err, errNotFound):
 			s.fail(err)
+		case req.List:
+			// The job or vertex just went away (or this Flink serves no
+			// subtask metrics): an empty list, asked again with backoff,
+			// not at every scrape.
+			s.c.progress.ObserveNames(jobID, req.Vertex, nil)
 		}
 		return
 	}

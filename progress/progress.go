@@ -96,6 +96,11 @@ const (
 	minQuiet = 30 * time.Second
 )
 
+// MaxJobs bounds the jobs whose progress is tracked, as the checkpoint
+// watch bounds the jobs it keeps state for: beyond it, jobs have no
+// progress series (memory stays bounded with thousands of jobs).
+const MaxJobs = 1024
+
 // Tracker remembers, per job, its vertices, their metric names and last
 // values. It is safe for concurrent use.
 type Tracker struct {
@@ -165,6 +170,9 @@ func (t *Tracker) Plan(jobID string, vs []Vertex) (Request, bool) {
 	defer t.mu.Unlock()
 	now := t.clock()
 	j := t.jobs[jobID]
+	if j == nil && len(t.jobs) >= MaxJobs {
+		return Request{}, false
+	}
 	if key := graphKey(vs); j == nil || j.graph != key {
 		j = newJob(vs, key, j)
 		t.jobs[jobID] = j

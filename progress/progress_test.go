@@ -396,3 +396,22 @@ func TestRelistWhatLacked(t *testing.T) {
 		t.Errorf("a complete source listed again at %v", at)
 	}
 }
+
+// Beyond MaxJobs jobs, new jobs are not tracked (memory stays bounded with
+// thousands of jobs); a forgotten job makes room.
+func TestMaxJobs(t *testing.T) {
+	tr := New(nil)
+	vs := []Vertex{{ID: "src"}, {ID: "sink", Inputs: []string{"src"}}}
+	for i := range MaxJobs {
+		if _, ok := tr.Plan(fmt.Sprint(i), vs); !ok {
+			t.Fatalf("job %d not planned", i)
+		}
+	}
+	if _, ok := tr.Plan("one too many", vs); ok || len(tr.jobs) != MaxJobs {
+		t.Errorf("job %d planned: %d jobs tracked", MaxJobs+1, len(tr.jobs))
+	}
+	tr.Retain([]string{"0", "one too many"})
+	if _, ok := tr.Plan("one too many", vs); !ok {
+		t.Error("no room after Retain")
+	}
+}
