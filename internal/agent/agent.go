@@ -24,6 +24,7 @@ import (
 
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
+	"github.com/flink-agent/flink-agent/internal/exepages"
 	"github.com/flink-agent/flink-agent/internal/identity"
 )
 
@@ -34,6 +35,10 @@ type Deps struct {
 	Version  string
 	// Ready, when set, is closed once the agent serves HTTP (tests).
 	Ready chan<- string
+	// ReleaseStartupPages: once ready, unmap the executable's pages that
+	// start-up touched (package exepages); the process's own choice, so
+	// main's, not an in-process test's.
+	ReleaseStartupPages bool
 }
 
 // component is one long-running part. Run returns when ctx ends, after its
@@ -99,6 +104,17 @@ func Run(ctx context.Context, cfg config.Config, d Deps) error {
 	}
 	if len(a.components) == 0 {
 		st.setReady()
+	}
+	if d.ReleaseStartupPages {
+		go func() {
+			select {
+			case <-st.readyCh:
+			case <-ctx.Done():
+				return
+			}
+			n, err := exepages.Release()
+			log.Debug("start-up pages of the executable released", "mapped_bytes", n, "err", err)
+		}()
 	}
 
 	<-ctx.Done()

@@ -18,10 +18,11 @@ import (
 
 // status backs /healthz and /readyz.
 type status struct {
-	mu     sync.Mutex
-	ready  bool
-	failed []string
-	checks []check
+	mu      sync.Mutex
+	ready   bool
+	readyCh chan struct{} // closed when ready
+	failed  []string
+	checks  []check
 }
 
 // check is a running component's own liveness (the shipper's stall check):
@@ -54,11 +55,14 @@ func (s *status) unhealthy() []string {
 	return why
 }
 
-func newStatus() *status { return &status{} }
+func newStatus() *status { return &status{readyCh: make(chan struct{})} }
 
 func (s *status) setReady() {
 	s.mu.Lock()
-	s.ready = true
+	if !s.ready {
+		s.ready = true
+		close(s.readyCh)
+	}
 	s.mu.Unlock()
 }
 
