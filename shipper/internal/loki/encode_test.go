@@ -2,6 +2,7 @@ package loki
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -109,6 +110,42 @@ func TestEncoderMatchesPush(t *testing.T) {
 		}
 		if len(back.Streams) != len(b.streams) {
 			t.Fatalf("decoded %d streams", len(back.Streams))
+		}
+	}
+}
+
+// A request of many chunks (snappyChunk) compresses into one valid snappy
+// block, whose buffer grows with the compressed size, not the worst case.
+func TestEncoderChunks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	st := NewStream(`{filename="a.log"}`)
+	b := &Batch{}
+	var enc encoder
+	for _, size := range []int{1, 100, snappyChunk - 7, snappyChunk, 3*snappyChunk + 1, 5 << 20} {
+		b.reset()
+		for len(b.marks) == 0 || b.used() < size {
+			var line []byte
+			if rng.IntN(50) == 0 { // incompressible
+				line = make([]byte, 1+rng.IntN(3000))
+				for i := range line {
+					line[i] = byte(rng.Uint32())
+				}
+			} else {
+				line = fmt.Appendf(nil, "2024-05-01 12:00:%02d,%03d INFO  org.apache.flink.runtime.taskexecutor.TaskExecutor [] - Event %d", rng.IntN(60), rng.IntN(1000), rng.IntN(1e6))
+			}
+			b.add(st, int64(len(b.marks)), line, &Meta{Level: "info"}, positions.Mark{})
+		}
+		want := b.sbuf[0][streamHeaderRoom(st):] // the entries; the decoded request ends with them
+		body := enc.encode(b)
+		got, err := snappy.Decode(nil, body)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		if !bytes.HasSuffix(got, want) || len(got) > len(want)+len(st.Labels)+32 {
+			t.Fatalf("%d bytes: decoded %d bytes, not the request", size, len(got))
+		}
+		if size > snappyChunk && cap(body) > len(got)/2 {
+			t.Errorf("%d bytes: output buffer %d bytes for %d compressed, %d decoded", size, cap(body), len(body), len(got))
 		}
 	}
 }
