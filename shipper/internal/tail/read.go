@@ -55,6 +55,15 @@ func (tl *Tailer) readFile(t *File) (int, error) {
 	if t.f == nil {
 		return 0, nil // closed while idle: a scan reopens it when it grows
 	}
+	if t.eof && t.live {
+		// Read to its end last time: its size says whether it grew
+		// (one fstat instead of a read that finds nothing and an fstat,
+		// for every file in every round).
+		if size, err := fileSize(t.f); err == nil && size == t.readOff {
+			tl.readOK(t)
+			return 0, nil
+		}
+	}
 	buf := tl.buf
 	total := 0
 	for total < maxPerRound {
@@ -91,6 +100,15 @@ func (tl *Tailer) readFile(t *File) (int, error) {
 				return total, err
 			}
 			if t.state != stActive {
+				return total, nil
+			}
+			if t.live && off+n < len(buf) {
+				// A short read: the file ended there a moment ago. What
+				// is written next is announced by a notification (or
+				// found by a scan); reading again now would mostly find
+				// nothing, or chase the writer line by line.
+				tl.readOK(t)
+				t.eof = true
 				return total, nil
 			}
 			continue
