@@ -31,15 +31,27 @@ func CPU(pid int) time.Duration {
 
 // Mem is a process's current and peak RSS in KiB.
 func Mem(pid int) (rss, hwm int64) {
+	m := MemOf(pid)
+	return m.RSS, m.HWM
+}
+
+// Memory is a process's resident memory in KiB (/proc/<pid>/status):
+// RSS = Anon (heap, stacks: the process's own) + File (the executable's
+// and libraries' pages, shared with every process mapping them).
+type Memory struct{ RSS, HWM, Anon, File int64 }
+
+// MemOf reads a process's resident memory; zeros if it is gone.
+func MemOf(pid int) Memory {
+	var m Memory
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0
+		return m
 	}
 	for _, l := range bytes.Split(b, []byte("\n")) {
 		for _, f := range []struct {
 			p []byte
 			v *int64
-		}{{[]byte("VmRSS:"), &rss}, {[]byte("VmHWM:"), &hwm}} {
+		}{{[]byte("VmRSS:"), &m.RSS}, {[]byte("VmHWM:"), &m.HWM}, {[]byte("RssAnon:"), &m.Anon}, {[]byte("RssFile:"), &m.File}} {
 			if bytes.HasPrefix(l, f.p) {
 				if fs := bytes.Fields(l[len(f.p):]); len(fs) > 0 {
 					*f.v, _ = strconv.ParseInt(string(fs[0]), 10, 64)
@@ -47,7 +59,7 @@ func Mem(pid int) (rss, hwm int64) {
 			}
 		}
 	}
-	return rss, hwm
+	return m
 }
 
 // PromtailConfig is Promtail doing the agent's work per event: log4j

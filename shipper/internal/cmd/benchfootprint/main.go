@@ -219,6 +219,7 @@ type proc struct {
 	idleCPU, loadCPU time.Duration
 	idleRSS, loadRSS int64 // KiB
 	peakRSS          int64
+	loadMem          benchpeer.Memory // RSS split into anonymous and file pages
 }
 
 func (p *proc) start() error {
@@ -573,7 +574,8 @@ func run(s settings) error {
 	loadWall := time.Since(t0)
 	for i, p := range procs {
 		p.loadCPU = benchpeer.CPU(p.cmd.Process.Pid) - cpu0[i]
-		p.loadRSS, p.peakRSS = benchpeer.Mem(p.cmd.Process.Pid)
+		p.loadMem = benchpeer.MemOf(p.cmd.Process.Pid)
+		p.loadRSS, p.peakRSS = p.loadMem.RSS, p.loadMem.HWM
 	}
 	profWG.Wait()
 
@@ -734,15 +736,16 @@ func report(s settings, procs []*proc, events int64, wall time.Duration, cpLat [
 		fmt.Printf("load average at the end: %s", b)
 	}
 	fmt.Println()
-	fmt.Printf("%-18s %10s %10s %10s %10s %10s %10s %9s %9s %9s\n", "", "idle CPU", "idle RSS", "CPU", "RSS", "peak RSS", "received", "dups", "p50 push", "p99 push")
+	fmt.Printf("%-18s %10s %10s %10s %10s %10s %10s %10s %10s %9s %9s %9s\n", "", "idle CPU", "idle RSS", "CPU", "RSS", "anon", "file", "peak RSS", "received", "dups", "p50 push", "p99 push")
 	for _, p := range procs {
 		u, d, _ := p.rc.counts()
 		p.rc.mu.Lock()
 		lat := p.rc.lat
 		p.rc.mu.Unlock()
-		fmt.Printf("%-18s %9.3f%% %6.1f MiB %9.3f%% %6.1f MiB %6.1f MiB %10d %9d %8.0fms %8.0fms\n", p.name,
+		fmt.Printf("%-18s %9.3f%% %6.1f MiB %9.3f%% %6.1f MiB %6.1f MiB %6.1f MiB %6.1f MiB %10d %9d %8.0fms %8.0fms\n", p.name,
 			100*p.idleCPU.Seconds()/s.idle.Seconds(), float64(p.idleRSS)/1024,
-			100*p.loadCPU.Seconds()/wall.Seconds(), float64(p.loadRSS)/1024, float64(p.peakRSS)/1024,
+			100*p.loadCPU.Seconds()/wall.Seconds(), float64(p.loadRSS)/1024,
+			float64(p.loadMem.Anon)/1024, float64(p.loadMem.File)/1024, float64(p.peakRSS)/1024,
 			u, d, ms(quantile(lat, 0.5)), ms(quantile(lat, 0.99)))
 	}
 	fmt.Printf("\nlog line written → log-derived checkpoint metric (JobManager sidecar, %d checkpoints): p50 %.0f ms, p99 %.0f ms, max %.0f ms\n",
