@@ -66,7 +66,8 @@ func (c *streamClock) stamp(ts int64) int64 {
 type Batch struct {
 	marks   []positions.Mark
 	streams []*Stream
-	sbuf    [][]byte // per stream: its encoded entries (field 2 of StreamAdapter)
+	sbuf    [][]byte // per stream: its encoded entries (field 2 of StreamAdapter); nil once handed off
+	body    []byte   // the compressed request, from the handoff on
 	bytes   int64    // taken from the budget
 	lines   int      // line bytes, compared with loki.batch_bytes
 	first   int64    // read time of the first entry (lag)
@@ -80,6 +81,7 @@ func (b *Batch) reset() {
 	for i := range b.sbuf {
 		b.sbuf[i] = b.sbuf[i][:0]
 	}
+	b.body = b.body[:0]
 	b.bytes, b.lines, b.first = 0, 0, 0
 }
 
@@ -94,13 +96,20 @@ func (b *Batch) used() int {
 
 // shrink drops buffers (emptied by reset) larger than limit bytes.
 func (b *Batch) shrink(limit int) {
-	for i := range b.sbuf {
-		if cap(b.sbuf[i]) > limit {
-			b.sbuf[i] = nil
-		}
-	}
+	shrinkBufs(b.sbuf, limit)
 	if cap(b.marks)*int(unsafe.Sizeof(positions.Mark{})) > limit {
 		b.marks = nil
+	}
+	if cap(b.body) > limit {
+		b.body = nil
+	}
+}
+
+func shrinkBufs(bufs [][]byte, limit int) {
+	for i := range bufs {
+		if cap(bufs[i]) > limit {
+			bufs[i] = nil
+		}
 	}
 }
 

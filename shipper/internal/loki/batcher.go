@@ -19,6 +19,11 @@ type Batcher struct {
 	s   BatchSettings
 	q   *Queue
 	cur *Batch
+	enc encoder
+	// spare is the entry buffers of the batch handed off last: the sender
+	// pushes (and retries) the compressed request, so one set of entry
+	// buffers serves every batch.
+	spare [][]byte
 	// wait is called when the budget is spent or the queue is full, and
 	// returns when the reader should try again (after freed has a value,
 	// or whenever it likes: it may do other work meanwhile); an error
@@ -59,6 +64,9 @@ func (b *Batcher) Add(st *Stream, ts int64, line []byte, m *Meta, mark positions
 	}
 	if b.cur == nil {
 		b.cur = b.q.newBatch(now)
+		if b.cur.sbuf == nil {
+			b.cur.sbuf, b.spare = b.spare, nil
+		}
 	}
 	b.cur.add(st, ts, line, m, mark)
 	b.cur.bytes += need
@@ -87,13 +95,22 @@ func (b *Batcher) Close() {
 	b.q.close()
 }
 
-// handoff queues the current batch for the sender. It never blocks: the
-// budget alone bounds what is queued, and waiting for it (wait) lets the
-// reader keep opening new files, which waiting here would not.
+// handoff compresses the current batch and queues it for the sender, and
+// keeps its entry buffers for the next batch. It never blocks: the budget
+// alone bounds what is queued, and waiting for it (wait) lets the reader
+// keep opening new files, which waiting here would not.
 func (b *Batcher) handoff() {
-	if b.cur == nil || len(b.cur.marks) == 0 {
+	cur := b.cur
+	if cur == nil || len(cur.marks) == 0 {
 		return
 	}
-	b.q.push(b.cur)
+	b.enc.encode(cur)
+	b.q.noteUsed(cur.used())
+	b.spare, cur.sbuf = cur.sbuf, nil
+	for i := range b.spare {
+		b.spare[i] = b.spare[i][:0]
+	}
+	shrinkBufs(b.spare, b.q.keepLimit())
+	b.q.push(cur)
 	b.cur = nil
 }

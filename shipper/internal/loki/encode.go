@@ -17,8 +17,7 @@ import (
 // byte-for-byte what push.PushRequest.Marshal produces for the same
 // request (TestEncoderMatchesPush), so Loki cannot tell the difference.
 type encoder struct {
-	pb    []byte
-	out   []byte // the compressed request
+	pb    []byte // several streams framed
 	chunk []byte // one compressed chunk (snappyChunk)
 }
 
@@ -176,8 +175,7 @@ func appendStreamHeader(pb []byte, st *Stream, n int) []byte {
 	return pb
 }
 
-// encode returns the compressed push request for b; it is valid until the
-// next call.
+// encode compresses b's push request into b.body and returns it.
 func (e *encoder) encode(b *Batch) []byte {
 	var pb []byte
 	if len(b.streams) == 1 {
@@ -206,7 +204,8 @@ func (e *encoder) encode(b *Batch) []byte {
 		}
 		e.pb = pb
 	}
-	return e.compress(pb)
+	b.body = e.compress(pb, b.body[:0])
+	return b.body
 }
 
 // snappyChunk is how much of a request is compressed at a time. A snappy
@@ -218,12 +217,12 @@ func (e *encoder) encode(b *Batch) []byte {
 // case, 117% of the request, for every batch.
 const snappyChunk = 64 << 10
 
-// compress returns the snappy block of pb in e.out.
-func (e *encoder) compress(pb []byte) []byte {
+// compress appends the snappy block of pb to dst.
+func (e *encoder) compress(pb, dst []byte) []byte {
 	if e.chunk == nil {
 		e.chunk = make([]byte, s2.MaxEncodedLen(snappyChunk))
 	}
-	out := binary.AppendUvarint(e.out[:0], uint64(len(pb)))
+	out := binary.AppendUvarint(dst, uint64(len(pb)))
 	for len(pb) > 0 {
 		p := pb[:min(len(pb), snappyChunk)]
 		pb = pb[len(p):]
@@ -232,12 +231,6 @@ func (e *encoder) compress(pb []byte) []byte {
 		c := s2.EncodeSnappy(e.chunk, p)
 		_, hn := binary.Uvarint(c)
 		out = append(out, c[hn:]...)
-	}
-	// Kept for the next batch; given back after a burst once batches are
-	// small again.
-	e.out = out
-	if cap(out) > 2*len(out)+64<<10 {
-		e.out = nil
 	}
 	return out
 }

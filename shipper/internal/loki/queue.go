@@ -2,6 +2,7 @@ package loki
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,7 +24,7 @@ type Queue struct {
 
 	budget  budget
 	pool    chan *Batch
-	typical int // bytes batches needed lately (moving average), see done
+	typical atomic.Int64 // bytes batches needed lately (moving average; the Batcher's)
 
 	lagMu   sync.Mutex
 	lagFIFO []int64 // read time of the first entry of every unacknowledged batch
@@ -108,19 +109,23 @@ func (q *Queue) done(b *Batch) {
 		q.lagFIFO = q.lagFIFO[:copy(q.lagFIFO, q.lagFIFO[1:])]
 	}
 	q.lagMu.Unlock()
-	// Buffers are sized for the steady state: after a burst (catching up
-	// on a backlog fills batches to loki.batch_bytes), a batch's buffers
-	// far larger than what batches have needed lately are given back
-	// instead of being kept in the pool for good.
-	used := b.used()
-	q.typical = (7*q.typical + used) / 8
 	b.reset()
-	b.shrink(4*q.typical + 64<<10)
+	b.shrink(q.keepLimit())
 	select {
 	case q.pool <- b:
 	default:
 	}
 }
+
+// Buffers are sized for the steady state: after a burst (catching up on a
+// backlog fills batches to loki.batch_bytes), buffers far larger than what
+// batches have needed lately are given back instead of being kept for good.
+func (q *Queue) noteUsed(used int) {
+	q.typical.Store((7*q.typical.Load() + int64(used)) / 8)
+}
+
+// keepLimit is the largest buffer worth keeping for the next batch.
+func (q *Queue) keepLimit() int { return 4*int(q.typical.Load()) + 64<<10 }
 
 // Lag is the age in seconds of the oldest unacknowledged entry.
 func (q *Queue) Lag(now time.Time) float64 {

@@ -3,6 +3,7 @@ package loki
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/flink-agent/flink-agent/shipper/internal/positions"
 )
@@ -12,43 +13,49 @@ import (
 // buffers sized for the steady state.
 func TestBuffersShrinkAfterBurst(t *testing.T) {
 	q := NewQueue(64 << 20)
+	bt := NewBatcher(q, BatchSettings{MaxLineBytes: 1 << 30, MaxWait: time.Hour}, nil)
 	st := NewStream(`{filename="x.log"}`)
 	line := bytes.Repeat([]byte("x"), 1000)
-	fill := func(n int) *Batch {
-		b := q.newBatch(0)
+	// One batch of n lines through the Batcher (handed off compressed)
+	// and the sender's side (acknowledged).
+	batch := func(n int) {
 		for range n {
-			b.add(st, 1, line, &Meta{}, positions.Mark{})
+			if err := bt.Add(st, 1, line, &Meta{}, positions.Mark{}, 0); err != nil {
+				t.Fatal(err)
+			}
 		}
-		return b
+		bt.handoff()
+		b := q.pop()
+		if len(b.body) == 0 || b.sbuf != nil {
+			t.Fatalf("handed off: %d bytes compressed, entry buffers %v: want the request only", len(b.body), b.sbuf != nil)
+		}
+		q.done(b)
 	}
-	capacity := func() int { // the largest buffer of the pooled batches
+	capacity := func() int { // the largest buffer kept: entries, pooled bodies
+		n := 0
+		for _, s := range bt.spare {
+			n = max(n, cap(s))
+		}
 		var pooled []*Batch
 		for len(q.pool) > 0 {
 			pooled = append(pooled, <-q.pool)
 		}
-		n := 0
 		for _, b := range pooled {
-			for _, s := range b.sbuf {
-				n = max(n, cap(s))
-			}
+			n = max(n, cap(b.body))
 			q.pool <- b
 		}
 		return n
 	}
-	bursts := make([]*Batch, 3)
-	for i := range bursts {
-		bursts[i] = fill(1000) // about 1 MB each
-	}
-	for _, b := range bursts {
-		q.done(b)
+	for range 3 {
+		batch(1000) // about 1 MB each
 	}
 	if c := capacity(); c < 1<<20 {
-		t.Fatalf("largest pooled buffer %d bytes right after the burst, want ≥ 1 MiB (kept while batches are big)", c)
+		t.Fatalf("largest buffer kept %d bytes right after the burst, want ≥ 1 MiB (kept while batches are big)", c)
 	}
 	for range 40 {
-		q.done(fill(10))
+		batch(10)
 	}
 	if c := capacity(); c > 128<<10 {
-		t.Errorf("largest pooled buffer %d bytes after 40 small batches, want it given back (≤ 128 KiB)", c)
+		t.Errorf("largest buffer kept %d bytes after 40 small batches, want it given back (≤ 128 KiB)", c)
 	}
 }

@@ -60,19 +60,18 @@ func NewSender(c *Client, q *Queue, s SendSettings, obs Observer, log *slog.Logg
 // (the drain deadline) the remaining batches are dropped unacknowledged:
 // their events are read again after a restart.
 func (s *Sender) Run(ctx context.Context) {
-	var enc encoder
 	for b := s.q.pop(); b != nil; b = s.q.pop() {
 		if ctx.Err() == nil {
-			s.deliver(ctx, &enc, b)
+			s.deliver(ctx, b)
 		}
 		s.q.done(b)
 	}
 }
 
-// deliver pushes b until Loki acknowledges or rejects it, retrying
-// everything else with backoff, or until ctx ends.
-func (s *Sender) deliver(ctx context.Context, enc *encoder, b *Batch) {
-	body := enc.encode(b)
+// deliver pushes b (encoded by the Batcher) until Loki acknowledges or
+// rejects it, retrying everything else with backoff, or until ctx ends.
+func (s *Sender) deliver(ctx context.Context, b *Batch) {
+	body := b.body
 	bo := backoff.Backoff{Min: s.s.MinBackoff, Max: s.s.MaxBackoff}
 	n := len(b.marks)
 	for attempt := 1; ; attempt++ {
