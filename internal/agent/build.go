@@ -13,6 +13,7 @@ import (
 	"github.com/flink-agent/flink-agent/internal/config"
 	"github.com/flink-agent/flink-agent/internal/dogstatsd"
 	"github.com/flink-agent/flink-agent/internal/httpclient"
+	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/internal/logevent"
 	"github.com/flink-agent/flink-agent/internal/sink"
 	"github.com/flink-agent/flink-agent/logscan"
@@ -100,6 +101,12 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 				return nil, err
 			}
 		}
+		// A JobManager's log lines become checkpoint metrics within
+		// 250 ms; a TaskManager's agent only ships, and wakes less often.
+		cadence := shipper.CadenceShipping
+		if cfg.Flink.RestURL != "" || id.Component == identity.JobManager {
+			cadence = shipper.CadenceCheckpoints
+		}
 		sh, err := shipper.New(shipper.Options{
 			Logs: cfg.Logs, Loki: cfg.Loki, Identity: id, Registerer: wreg, Statsd: sd,
 			Logger: log.With("part", "shipper"), Observers: []logevent.Observer{scan, op},
@@ -107,6 +114,7 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 			OnFirstPass:  ready,
 			UserAgent:    "flink-agent/" + d.Version,
 			HTTPClient:   lokiClient,
+			ReadCadence:  cadence,
 		})
 		if err != nil {
 			return nil, err

@@ -473,7 +473,13 @@ func run(s settings) error {
 			return err
 		}
 		cmd := exec.Command(bin, "--config.file="+cfg)
-		cmd.Env = append(os.Environ(), "FLINK_CLUSTER=bench", "POD_NAME="+strings.ReplaceAll(name, " ", "-"))
+		// The component as the chart sets it (both log files are in
+		// the directory, so the name would not tell).
+		component := "taskmanager"
+		if restURL != "" {
+			component = "jobmanager"
+		}
+		cmd.Env = append(os.Environ(), "FLINK_CLUSTER=bench", "FLINK_COMPONENT="+component, "POD_NAME="+strings.ReplaceAll(name, " ", "-"))
 		procs = append(procs, &proc{name: name, cmd: cmd, rc: rc, metrics: "http://" + addr})
 		return nil
 	}
