@@ -43,6 +43,7 @@ const (
 )
 
 func main() {
+	tuneRuntime(os.Getenv) // the process's, not an in-process test's
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -73,7 +74,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 
-	tuneRuntime(cfg.Web.EnablePprof, os.Getenv)
+	if !cfg.Web.EnablePprof {
+		// Without /debug/pprof nobody reads allocation samples: do not
+		// take them (the runtime's bucket table alone is ~1 MiB).
+		runtime.MemProfileRate = 0
+	}
 	logger := newLogger(cfg.Log, stderr)
 	id := identity.FromEnv(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -94,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 const gcPercent = 25
 
 // tuneRuntime sizes the Go runtime for a sidecar.
-func tuneRuntime(pprof bool, getenv func(string) string) {
+func tuneRuntime(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
@@ -105,11 +110,6 @@ func tuneRuntime(pprof bool, getenv func(string) string) {
 		// CPU at 2,000 lines/s). Reading, pushing and scraping still
 		// overlap their waits.
 		runtime.GOMAXPROCS(1)
-	}
-	if !pprof {
-		// Without /debug/pprof nobody reads allocation samples: do not
-		// take them (the runtime's bucket table alone is ~1 MiB).
-		runtime.MemProfileRate = 0
 	}
 }
 
