@@ -59,6 +59,9 @@ type CheckpointCompleted struct {
 	Source     Source
 	// Newest: no completed checkpoint with a higher id is known.
 	Newest bool
+	// DetailsWanted: the collector fetches the checkpoint's per-vertex
+	// details and sends a CheckpointDetails for it, with or without them.
+	DetailsWanted bool
 }
 
 // CheckpointFailed: a checkpoint id failed, counted once.
@@ -80,6 +83,58 @@ type CheckpointFailed struct {
 	// DetailsWanted: the collector fetches the checkpoint's per-vertex
 	// details and sends a CheckpointDetails for it, with or without them.
 	DetailsWanted bool
+}
+
+// CheckpointConfirmed: REST shows, for the first time, a checkpoint the
+// log counted before (a CheckpointCompleted or CheckpointFailed with
+// SourceLog): Checkpoint is REST's view of it (trigger time, sizes, Flink's
+// message). Not a second count.
+type CheckpointConfirmed struct {
+	Job        JobRef
+	Checkpoint Checkpoint
+	// DetailsWanted as in CheckpointCompleted.
+	DetailsWanted bool
+}
+
+// LogLine is a JobManager log line about a checkpoint's lifecycle.
+type LogLine uint8
+
+// Lifecycle lines.
+const (
+	LogTriggered LogLine = iota // "Triggering checkpoint N …"
+	LogCompleted                // "Completed checkpoint N …"
+	LogDeclined                 // "Decline checkpoint N by task …", a declined failure
+	LogExpired                  // "Checkpoint N of job J expired before completing."
+	LogFailed                   // "Failed to trigger or complete checkpoint N …" and other failure lines
+)
+
+func (l LogLine) String() string {
+	switch l {
+	case LogTriggered:
+		return "triggered"
+	case LogCompleted:
+		return "completed"
+	case LogDeclined:
+		return "declined"
+	case LogExpired:
+		return "expired"
+	}
+	return "failed"
+}
+
+// CheckpointLogged: the JobManager logged a lifecycle line of a checkpoint,
+// with its sub-second time. Sent for every such line of a tracked job,
+// whether or not it counted anything (the counting events say that): a
+// trace shows them as span events. Job.Name is "" while the job is unnamed.
+type CheckpointLogged struct {
+	Job          JobRef
+	CheckpointID int64
+	Line         LogLine
+	At           time.Time
+	// Task is the declining task's execution attempt id and where it ran,
+	// for declines.
+	Task    string
+	Message string // Flink's failure message, for failure lines
 }
 
 // CheckpointsUncounted: checkpoints that fell out of Flink's bounded history
@@ -234,6 +289,17 @@ func (d DetailsWhy) String() string {
 	return "sampled"
 }
 
+// Detail is how much of a checkpoint a sampler (ObserveOptions.Sample) wants
+// to see.
+type Detail uint8
+
+// Detail levels.
+const (
+	DetailNone     Detail = iota
+	DetailVertices        // per-vertex details (/jobs/:id/checkpoints/details/:cid)
+	DetailSubtasks        // and the subtasks of its slowest vertices (…/subtasks/:vid)
+)
+
 // DetailsRequest is the watch's decision that a checkpoint's per-vertex
 // details are worth a REST call. The collector makes it, outside any lock,
 // and answers with a CheckpointDetails.
@@ -241,6 +307,8 @@ type DetailsRequest struct {
 	Job        JobRef
 	Checkpoint Checkpoint
 	Why        DetailsWhy
+	// Subtasks: a sampler wants the subtasks of the slowest vertices too.
+	Subtasks bool
 }
 
 // TaskDetails is one vertex's part of a checkpoint.
@@ -249,6 +317,27 @@ type TaskDetails struct {
 	Acknowledged, Subtasks      int64
 	Duration                    time.Duration // end to end; negative when unknown
 	StateSize, CheckpointedSize int64         // negative when unknown
+	LatestAck                   time.Time     // zero when no subtask acknowledged
+	// SubtaskDetails are the vertex's subtasks when they were fetched
+	// (DetailsRequest.Subtasks, for the slowest vertices only), else nil.
+	SubtaskDetails []SubtaskDetails
+}
+
+// SubtaskDetails is one subtask's part of a checkpoint. Durations are
+// negative when unknown (a subtask that did not acknowledge).
+type SubtaskDetails struct {
+	Index        int
+	Acknowledged bool
+	Ack          time.Time
+	Duration     time.Duration // trigger to acknowledgement
+	// The phases: the barrier's way to the subtask, alignment, the
+	// synchronous snapshot, the asynchronous upload.
+	StartDelay, Alignment, Sync, Async time.Duration
+	StateSize, CheckpointedSize        int64
+	// AlignmentProcessed and AlignmentPersisted are bytes (unaligned
+	// checkpoints persist in-flight data).
+	AlignmentProcessed, AlignmentPersisted int64
+	Unaligned, Aborted                     bool
 }
 
 // CheckpointDetails answers a DetailsRequest: Summary says who did not
@@ -266,6 +355,8 @@ type CheckpointDetails struct {
 func (CheckpointCompleted) event()  {}
 func (CheckpointFailed) event()     {}
 func (CheckpointsUncounted) event() {}
+func (CheckpointConfirmed) event()  {}
+func (CheckpointLogged) event()     {}
 func (ThrottlingAttributed) event() {}
 func (LatestCompleted) event()      {}
 func (JobNamed) event()             {}

@@ -47,6 +47,19 @@ func (w *Watch) ObserveLogTriggered(jobID string, cpID int64, t time.Time, savep
 	j.inflight[cpID] = inflight{trigger: t, savepoint: savepoint}
 }
 
+// ObserveLogLine takes any checkpoint lifecycle line of the JobManager log,
+// whether or not it counts something (ObserveLogTriggered and the others
+// decide that): sinks get it as a CheckpointLogged, e.g. a span event.
+func (w *Watch) ObserveLogLine(jobID string, cpID int64, line LogLine, t time.Time, task, message string) {
+	w.lock()
+	defer w.unlock()
+	j := w.jobForLog(jobID)
+	if j == nil {
+		return
+	}
+	w.emit(CheckpointLogged{Job: j.ref(), CheckpointID: cpID, Line: line, At: t, Task: task, Message: message})
+}
+
 // ObserveLogCompleted records "Completed checkpoint <id> for job <jobID>
 // (<bytes> bytes, checkpointDuration=<duration> …)" logged at t.
 func (w *Watch) ObserveLogCompleted(jobID string, cpID int64, t time.Time, bytes int64, duration time.Duration) {
@@ -69,7 +82,7 @@ func (w *Watch) ObserveLogCompleted(jobID string, cpID int64, t time.Time, bytes
 	if ok {
 		cp.Trigger = f.trigger
 	}
-	w.complete(j, cp, SourceLog)
+	w.complete(j, cp, SourceLog, false)
 	w.publish(j)
 }
 

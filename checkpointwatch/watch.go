@@ -112,11 +112,13 @@ type ObserveOptions struct {
 	// asks for those of new failed checkpoints and of slow ones
 	// (rate-limited), at most maxDetailsPerScrape per job and scrape.
 	Details bool
-	// Sample, when set with Details, picks further checkpoints whose
-	// details are wanted (DetailsSampled), e.g. for traces: it sees every
-	// checkpoint REST shows finished for the first time. It runs under the
-	// watch's lock, so it must only decide (a sampling rate, a hash).
-	Sample func(JobRef, Checkpoint) bool
+	// Sample, when set with Details, says how much of each checkpoint REST
+	// shows finished for the first time (counted now or by the log before)
+	// a sink wants to see, e.g. for traces: details beyond new failures and
+	// slow ones are then requested as DetailsSampled, and Subtasks is set
+	// on the request. It runs under the watch's lock, so it must only
+	// decide (a sampling rate, a hash).
+	Sample func(JobRef, Checkpoint) Detail
 }
 
 // MaxJobs bounds the jobs whose checkpoint state is kept (memory: each has
@@ -356,7 +358,7 @@ func (w *Watch) replay(j *job) {
 		case p.onlyMark:
 			w.emit(ThrottlingAttributed{Job: j.ref(), CheckpointID: p.cp.ID})
 		case p.status == Completed:
-			w.emitCompleted(j, p.cp, p.newest, SourceLog)
+			w.emitCompleted(j, p.cp, p.newest, SourceLog, false)
 		case p.status == Failed:
 			w.emitFailed(j, p.failed)
 		}
@@ -635,6 +637,13 @@ func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o Ob
 		slowBudget = max(0, maxDetailsPerScrape-int(newF))
 	}
 	var wanted []DetailsRequest
+	request := func(cp Checkpoint, why DetailsWhy, d Detail) bool {
+		if why == DetailsSampled && d == DetailNone {
+			return false
+		}
+		wanted = append(wanted, DetailsRequest{Job: j.ref(), Checkpoint: cp, Why: why, Subtasks: d == DetailSubtasks})
+		return true
+	}
 	for _, cp := range hist {
 		if cp.Status != Completed && cp.Status != Failed {
 			continue
@@ -643,31 +652,31 @@ func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o Ob
 		if r != nil && r.restSeen {
 			continue
 		}
+		d := DetailNone
+		if o.Details && o.Sample != nil {
+			d = o.Sample(j.ref(), cp)
+		}
 		if r != nil && r.status != StatusUnknown {
 			r.restSeen = true // the log counted it first
+			w.emit(CheckpointConfirmed{Job: j.ref(), Checkpoint: cp, DetailsWanted: request(cp, DetailsSampled, d)})
 			continue
 		}
 		if cp.Status == Completed {
-			switch {
-			case slowBudget > 0 && w.slow(j, cp):
+			why := DetailsSampled
+			if slowBudget > 0 && w.slow(j, cp) {
 				slowBudget--
 				j.lastSlowLog = w.clock()
-				wanted = append(wanted, DetailsRequest{Job: j.ref(), Checkpoint: cp, Why: DetailsSlow})
-			case o.Details && o.Sample != nil && o.Sample(j.ref(), cp):
-				wanted = append(wanted, DetailsRequest{Job: j.ref(), Checkpoint: cp, Why: DetailsSampled})
+				why = DetailsSlow
 			}
-			w.complete(j, cp, SourceREST)
+			w.complete(j, cp, SourceREST, request(cp, why, d))
 		} else {
-			want := failedBudget > 0
-			switch {
-			case want:
+			why := DetailsSampled
+			if failedBudget > 0 {
 				failedBudget--
-				wanted = append(wanted, DetailsRequest{Job: j.ref(), Checkpoint: cp, Why: DetailsFailed})
-			case o.Details && o.Sample != nil && o.Sample(j.ref(), cp):
-				wanted = append(wanted, DetailsRequest{Job: j.ref(), Checkpoint: cp, Why: DetailsSampled})
+				why = DetailsFailed
 			}
 			reason, counted := Classify(cp.FailureMessage)
-			w.fail(j, cp, reason, counted, false, want, SourceREST)
+			w.fail(j, cp, reason, counted, false, request(cp, why, d), SourceREST)
 		}
 	}
 	if lc := s.LatestCompleted; lc != nil && lc.ID >= j.lastCompletedID {
@@ -699,7 +708,7 @@ func terminalTime(cp Checkpoint) time.Time {
 }
 
 // complete counts one newly completed checkpoint.
-func (w *Watch) complete(j *job, cp Checkpoint, src Source) {
+func (w *Watch) complete(j *job, cp Checkpoint, src Source, detailsWanted bool) {
 	r := w.recordFor(j, cp.ID)
 	r.status, r.savepoint, r.at, r.restSeen = Completed, cp.Savepoint, terminalTime(cp), src == SourceREST
 	delete(j.inflight, cp.ID)
@@ -717,7 +726,7 @@ func (w *Watch) complete(j *job, cp Checkpoint, src Source) {
 		w.queue(j, pendingObs{status: Completed, cp: cp, newest: newest})
 		return
 	}
-	w.emitCompleted(j, cp, newest, src)
+	w.emitCompleted(j, cp, newest, src, detailsWanted)
 }
 
 // fail counts one newly failed checkpoint.
@@ -789,9 +798,9 @@ func (w *Watch) evictOldest(j *job) {
 	}
 }
 
-func (w *Watch) emitCompleted(j *job, cp Checkpoint, newest bool, src Source) {
+func (w *Watch) emitCompleted(j *job, cp Checkpoint, newest bool, src Source, detailsWanted bool) {
 	w.announce(j)
-	w.emit(CheckpointCompleted{Job: j.ref(), Checkpoint: cp, Source: src, Newest: newest})
+	w.emit(CheckpointCompleted{Job: j.ref(), Checkpoint: cp, Source: src, Newest: newest, DetailsWanted: detailsWanted})
 	if newest && !cp.Savepoint {
 		w.setLatestCompleted(j, cp)
 	}

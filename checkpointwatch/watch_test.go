@@ -521,15 +521,23 @@ func TestDetailsRequestsAndSampling(t *testing.T) {
 	w := cw.New(cw.Options{Sink: rec, StuckRatio: 0.8, Clock: func() time.Time { return t0.Add(time.Hour) }})
 	w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 1, Completed: 1}, History: history(1, 1)}, cw.ObserveOptions{Baseline: true})
 	h := append([]cw.Checkpoint{failed(4, t0.Add(4*time.Second), "Checkpoint expired before completing.")}, history(1, 3)...)
-	sampled := func(_ cw.JobRef, cp cw.Checkpoint) bool { return cp.ID == 3 }
+	sampled := func(_ cw.JobRef, cp cw.Checkpoint) cw.Detail {
+		switch {
+		case cp.Status == cw.Failed:
+			return cw.DetailSubtasks
+		case cp.ID == 3:
+			return cw.DetailVertices
+		}
+		return cw.DetailNone
+	}
 	wanted := w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 4, Completed: 3, Failed: 1}, History: h},
 		cw.ObserveOptions{Details: true, Sample: sampled})
-	got := map[int64]cw.DetailsWhy{}
+	got := map[int64]cw.DetailsRequest{}
 	for _, r := range wanted {
-		got[r.Checkpoint.ID] = r.Why
+		got[r.Checkpoint.ID] = r
 	}
-	if len(got) != 2 || got[4] != cw.DetailsFailed || got[3] != cw.DetailsSampled {
-		t.Fatalf("details wanted %v, want 4 (failed) and 3 (sampled)", got)
+	if len(got) != 2 || got[4].Why != cw.DetailsFailed || !got[4].Subtasks || got[3].Why != cw.DetailsSampled || got[3].Subtasks {
+		t.Fatalf("details wanted %+v, want 4 (failed, with subtasks) and 3 (sampled, vertices only)", got)
 	}
 	var failedAt = -1
 	for i, ev := range rec.events {
@@ -538,6 +546,9 @@ func TestDetailsRequestsAndSampling(t *testing.T) {
 			if !f.DetailsWanted || f.Reason != cw.ReasonExpired || f.Job != (cw.JobRef{ID: jobA.ID, Name: jobA.Name}) {
 				t.Errorf("failure event %+v", f)
 			}
+		}
+		if c, ok := ev.(cw.CheckpointCompleted); ok && c.DetailsWanted != (c.Checkpoint.ID == 3) {
+			t.Errorf("completion event %d: DetailsWanted %v", c.Checkpoint.ID, c.DetailsWanted)
 		}
 	}
 	if failedAt < 0 {
@@ -577,4 +588,53 @@ func TestDecreaseRebaselines(t *testing.T) {
 	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 1, Completed: 1}, History: history(12, 12)}, cw.ObserveOptions{})
 	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 2, Completed: 2}, History: history(12, 13)}, cw.ObserveOptions{})
 	f.expect(2, total, completedOf...)
+}
+
+// A checkpoint the log counted first is confirmed when REST shows it: the
+// event carries REST's view and whether details were asked for (the sampler
+// sees it too), and counts nothing again. Every lifecycle line reaches the
+// sinks, counted or not.
+func TestConfirmedAndLoggedLines(t *testing.T) {
+	rec := &recorder{}
+	now := t0.Add(time.Hour)
+	w := cw.New(cw.Options{Sink: rec, StuckRatio: 0.8, Clock: func() time.Time { return now }})
+	w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 1, Completed: 1}, History: history(1, 1)}, cw.ObserveOptions{Baseline: true})
+	tr := t0.Add(2 * time.Second)
+	w.ObserveLogLine(jobA.ID, 2, cw.LogTriggered, tr, "", "")
+	w.ObserveLogTriggered(jobA.ID, 2, tr, false)
+	w.ObserveLogLine(jobA.ID, 2, cw.LogDeclined, tr.Add(time.Second), "t_v_0_0 at tm-1", "Asynchronous task checkpoint failed.")
+	w.ObserveLogFailed(jobA.ID, 2, tr.Add(time.Second), "", "Asynchronous task checkpoint failed.", false)
+	var seen []cw.Checkpoint
+	sample := func(_ cw.JobRef, cp cw.Checkpoint) cw.Detail { seen = append(seen, cp); return cw.DetailSubtasks }
+	rest := failed(2, tr, "Asynchronous task checkpoint failed.")
+	rest.StateSize = 4242
+	wanted := w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 2, Completed: 1, Failed: 1}, History: append([]cw.Checkpoint{rest}, history(1, 1)...)},
+		cw.ObserveOptions{Details: true, Sample: sample})
+	if len(seen) != 1 || seen[0].ID != 2 || len(wanted) != 1 || wanted[0].Why != cw.DetailsSampled || !wanted[0].Subtasks {
+		t.Fatalf("sampler saw %v, wanted %+v", seen, wanted)
+	}
+	var lines []string
+	failures, confirmed := 0, 0
+	for _, ev := range rec.events {
+		switch e := ev.(type) {
+		case cw.CheckpointLogged:
+			lines = append(lines, fmt.Sprintf("%d %s %s", e.CheckpointID, e.Line, e.Task))
+		case cw.CheckpointFailed:
+			failures++
+			if e.Source != cw.SourceLog {
+				t.Errorf("failure counted from %s, want the log", e.Source)
+			}
+		case cw.CheckpointConfirmed:
+			confirmed++
+			if e.Checkpoint.StateSize != 4242 || !e.DetailsWanted {
+				t.Errorf("confirmation %+v: want REST's view and details wanted", e)
+			}
+		}
+	}
+	if want := []string{"2 triggered ", "2 declined t_v_0_0 at tm-1"}; fmt.Sprint(lines) != fmt.Sprint(want) {
+		t.Errorf("lines %q, want %q", lines, want)
+	}
+	if failures != 1 || confirmed != 1 {
+		t.Errorf("%d failures, %d confirmations; want 1 and 1", failures, confirmed)
+	}
 }

@@ -14,7 +14,9 @@ import (
 
 // /jobs/:id/checkpoints every scrape, /jobs/:id/checkpoints/config once per
 // job id (404: checkpointing disabled), and
-// /jobs/:id/checkpoints/details/:cid for new failed or slow checkpoints only.
+// /jobs/:id/checkpoints/details/:cid for new failed or slow checkpoints and
+// those a sink sampled, …/subtasks/:vid for the slowest vertices of the
+// ones whose subtasks it wants (within Options.DetailBudget).
 
 type countsBody struct {
 	Restored   integer `json:"restored"`
@@ -197,12 +199,54 @@ func (s *scrape) checkpoints(j *jobOverview, js *jobState, details bool) (int64,
 	}
 	o := checkpointwatch.ObserveOptions{Baseline: js.preexisting, Details: details, Sample: s.c.opts.SampleDetails}
 	wanted := s.c.watch.ObserveREST(checkpointwatch.Job{ID: j.ID, Name: j.Name, Start: epochMillis(j.Start)}, snap, o)
-	// The watch decided; the details are fetched here, outside its lock, so
-	// a slow answer holds up this scrape only, never the log reader.
+	s.mu.Lock()
 	for _, req := range wanted {
-		s.c.watch.Emit(s.details(req, js))
+		s.wanted = append(s.wanted, detailWant{req: req, js: js})
 	}
+	s.mu.Unlock()
 	return snap.Counts.Restored, true
+}
+
+// detailWant is a details request of the watch and the job it is about.
+type detailWant struct {
+	req checkpointwatch.DetailsRequest
+	js  *jobState
+}
+
+// errDetailBudget answers sampled details that did not fit the scrape's
+// DetailBudget.
+var errDetailBudget = errors.New("not fetched: traces.max_detail_requests_per_scrape reached")
+
+// subtaskVertices is how many vertices' subtasks are read per checkpoint
+// whose subtasks a sink wants: the ones that did not acknowledge, then the
+// slowest.
+const subtaskVertices = 2
+
+// fetchDetails makes the detail requests the watch asked for during this
+// scrape, after every job was observed, outside the watch's lock: a slow
+// answer holds up this scrape only, never the log reader. New failures'
+// and slow checkpoints' details are always read; the ones only a sink
+// sampled, and subtask details, take turns for Options.DetailBudget, the
+// checkpoints whose subtasks are wanted (failed, slow) first.
+func (s *scrape) fetchDetails() {
+	sort.SliceStable(s.wanted, func(a, b int) bool { return s.wanted[a].req.Subtasks && !s.wanted[b].req.Subtasks })
+	budget := s.c.opts.DetailBudget
+	for _, w := range s.wanted {
+		if w.req.Why == checkpointwatch.DetailsSampled {
+			if budget <= 0 {
+				s.c.watch.Emit(checkpointwatch.CheckpointDetails{Job: w.req.Job, CheckpointID: w.req.Checkpoint.ID,
+					Why: w.req.Why, Err: errDetailBudget})
+				continue
+			}
+			budget--
+		}
+		d := s.details(w.req, w.js)
+		if w.req.Subtasks && d.Err == nil {
+			budget = s.subtasks(&d, budget)
+		}
+		s.c.watch.Emit(d)
+	}
+	s.wanted = nil
 }
 
 type checkpointDetailsBody struct {
@@ -215,8 +259,37 @@ type taskCheckpoint struct {
 	Acked            integer `json:"num_acknowledged_subtasks"`
 	Subtasks         integer `json:"num_subtasks"`
 	Duration         integer `json:"end_to_end_duration"`
+	LatestAck        integer `json:"latest_ack_timestamp"`
 	StateSize        integer `json:"state_size"`
 	CheckpointedSize integer `json:"checkpointed_size"`
+}
+
+// subtasksBody is /jobs/:id/checkpoints/details/:cid/subtasks/:vid. A
+// subtask that did not acknowledge has only index and status
+// ("pending_or_failed").
+type subtasksBody struct {
+	Subtasks []subtaskCheckpoint `json:"subtasks"`
+}
+
+type subtaskCheckpoint struct {
+	Index            integer `json:"index"`
+	Status           string  `json:"status"`
+	Ack              integer `json:"ack_timestamp"`
+	Duration         integer `json:"end_to_end_duration"`
+	StateSize        integer `json:"state_size"`
+	CheckpointedSize integer `json:"checkpointed_size"`
+	Checkpoint       struct {
+		Sync  integer `json:"sync"`
+		Async integer `json:"async"`
+	} `json:"checkpoint"`
+	Alignment struct {
+		Processed integer `json:"processed"`
+		Persisted integer `json:"persisted"`
+		Duration  integer `json:"duration"`
+	} `json:"alignment"`
+	StartDelay integer `json:"start_delay"`
+	Unaligned  bool    `json:"unaligned_checkpoint"`
+	Aborted    bool    `json:"aborted"`
 }
 
 // details fetches one checkpoint's per-vertex details, which the watch
@@ -253,10 +326,8 @@ func tasksOf(b *checkpointDetailsBody, names map[string]string) []checkpointwatc
 			n = id
 		}
 		td := checkpointwatch.TaskDetails{VertexID: id, Vertex: n, Acknowledged: t.Acked.or(0), Subtasks: t.Subtasks.or(0),
-			Duration: -1, StateSize: t.StateSize.or(-1), CheckpointedSize: t.CheckpointedSize.or(-1)}
-		if ms, ok := millis(t.Duration.V); ok && t.Duration.OK {
-			td.Duration = ms
-		}
+			Duration: duration(t.Duration), StateSize: t.StateSize.or(-1), CheckpointedSize: t.CheckpointedSize.or(-1),
+			LatestAck: epochMillis(t.LatestAck)}
 		tasks = append(tasks, td)
 	}
 	sort.Slice(tasks, func(a, c int) bool { return tasks[a].Vertex < tasks[c].Vertex })
@@ -283,4 +354,76 @@ func summarizeDetails(tasks []checkpointwatch.TaskDetails) string {
 		return ""
 	}
 	return fmt.Sprintf("slowest vertex: %s (%s)", slow.Vertex, slow.Duration.String())
+}
+
+// subtasks reads the subtask details of the checkpoint's vertices that did
+// not acknowledge, then of the slowest, at most subtaskVertices of them while
+// budget lasts, and returns what is left of the budget.
+func (s *scrape) subtasks(d *checkpointwatch.CheckpointDetails, budget int) int {
+	order := make([]int, len(d.Tasks))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		ta, tb := &d.Tasks[order[a]], &d.Tasks[order[b]]
+		if pa, pb := ta.Acknowledged < ta.Subtasks, tb.Acknowledged < tb.Subtasks; pa != pb {
+			return pa
+		}
+		return ta.Duration > tb.Duration
+	})
+	base := "/jobs/" + d.Job.ID + "/checkpoints/details/" + strconv.FormatInt(d.CheckpointID, 10) + "/subtasks/"
+	for _, i := range order[:min(subtaskVertices, len(order))] {
+		if budget <= 0 {
+			break
+		}
+		budget--
+		t := &d.Tasks[i]
+		var b subtasksBody
+		if err := s.c.c.get(s.ctx, routeCPSubtasks, base+t.VertexID, &b); err != nil {
+			if !errors.Is(err, errNotFound) {
+				s.fail(err)
+			}
+			s.c.log.Debug("checkpoint subtask details unavailable", "job_id", d.Job.ID, "checkpoint_id", d.CheckpointID,
+				"vertex", t.Vertex, "err", err)
+			continue
+		}
+		t.SubtaskDetails = subtasksOf(&b)
+	}
+	return budget
+}
+
+func subtasksOf(b *subtasksBody) []checkpointwatch.SubtaskDetails {
+	out := make([]checkpointwatch.SubtaskDetails, 0, len(b.Subtasks))
+	for i := range b.Subtasks {
+		st := &b.Subtasks[i]
+		if !st.Index.OK {
+			continue
+		}
+		out = append(out, checkpointwatch.SubtaskDetails{
+			Index:              int(st.Index.V),
+			Acknowledged:       strings.EqualFold(st.Status, "completed"),
+			Ack:                epochMillis(st.Ack),
+			Duration:           duration(st.Duration),
+			StartDelay:         duration(st.StartDelay),
+			Alignment:          duration(st.Alignment.Duration),
+			Sync:               duration(st.Checkpoint.Sync),
+			Async:              duration(st.Checkpoint.Async),
+			StateSize:          st.StateSize.or(-1),
+			CheckpointedSize:   st.CheckpointedSize.or(-1),
+			AlignmentProcessed: st.Alignment.Processed.or(-1),
+			AlignmentPersisted: st.Alignment.Persisted.or(-1),
+			Unaligned:          st.Unaligned,
+			Aborted:            st.Aborted,
+		})
+	}
+	return out
+}
+
+// duration is a millisecond duration field; negative when absent or
+// unknown (Flink writes -1).
+func duration(n integer) time.Duration {
+	if d, ok := millis(n.V); ok && n.OK {
+		return d
+	}
+	return -1
 }

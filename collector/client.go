@@ -28,6 +28,7 @@ const (
 	routeCheckpoints  = "/jobs/:jobid/checkpoints"
 	routeCPConfig     = "/jobs/:jobid/checkpoints/config"
 	routeCPDetails    = "/jobs/:jobid/checkpoints/details/:checkpointid"
+	routeCPSubtasks   = "/jobs/:jobid/checkpoints/details/:checkpointid/subtasks/:vertexid"
 	routeExceptions   = "/jobs/:jobid/exceptions"
 	routeJMMetrics    = "/jobmanager/metrics"
 	routeSubtasks     = "/jobs/:jobid/vertices/:vertexid/subtasks/metrics"

@@ -7,7 +7,9 @@
 // /taskmanagers/metrics, and per job /jobs/:id, /jobs/:id/checkpoints and
 // one aggregated subtask-metrics request for its progress), whatever the
 // parallelism. Configuration is read once per job id, details only for new
-// failed or slow checkpoints, exceptions only when a job restarted.
+// failed or slow checkpoints, exceptions only when a job restarted; with
+// traces, at most DetailBudget more per scrape for the checkpoints a sink
+// sampled.
 package collector
 
 import (
@@ -41,10 +43,15 @@ type Options struct {
 	OnScrape func(ok bool)
 	// UserAgent is sent with every request; default "flink-agent".
 	UserAgent string
-	// SampleDetails picks checkpoints, beyond new failures and slow ones,
-	// whose per-vertex details are fetched and sent to the sinks as
-	// CheckpointDetails (checkpointwatch.ObserveOptions.Sample).
-	SampleDetails func(checkpointwatch.JobRef, checkpointwatch.Checkpoint) bool
+	// SampleDetails says how much of each finished checkpoint a sink wants
+	// to see (checkpointwatch.ObserveOptions.Sample): its per-vertex
+	// details, and the subtasks of its slowest vertices. They are fetched
+	// and sent to the sinks as CheckpointDetails.
+	SampleDetails func(checkpointwatch.JobRef, checkpointwatch.Checkpoint) checkpointwatch.Detail
+	// DetailBudget bounds the requests made per scrape for SampleDetails:
+	// sampled checkpoints' details and subtask details
+	// (traces.max_detail_requests_per_scrape).
+	DetailBudget int
 	// Clock times the progress metrics (rates, watermark lag); nil: time.Now.
 	Clock func() time.Time
 }
@@ -214,8 +221,9 @@ type scrape struct {
 	overviewOK bool
 	owned      map[string]bool // job names whose per-name gauges are taken
 
-	mu   sync.Mutex
-	errs []error
+	mu     sync.Mutex
+	errs   []error
+	wanted []detailWant // checkpoint details the watch asked for, fetched after every job
 }
 
 func (s *scrape) fail(err error) {
@@ -280,6 +288,7 @@ func (s *scrape) run() error {
 		s.c.tooMany.OK()
 	}
 	s.runTasks(tasks, active, start)
+	s.fetchDetails()
 	s.c.watch.Retain(active)
 	s.c.progress.Retain(active)
 	s.forget(active, names)

@@ -48,6 +48,14 @@ type JobEventSink interface {
 	ObserveLogGlobalFailure(message string, toleranceExceeded bool, t time.Time)
 }
 
+// LineSink, when the CheckpointSink also implements it, receives every
+// checkpoint lifecycle line with its sub-second time, counted or not
+// (traces show them as span events): task is the declining task and where
+// it ran, message Flink's failure message.
+type LineSink interface {
+	ObserveLogLine(jobID string, cpID int64, line checkpointwatch.LogLine, t time.Time, task, message string)
+}
+
 // TaskManagerSink receives the TaskManagers the JobManager log says were
 // lost, each once, however many lines say so (the JobMaster and the
 // ResourceManager both do).
@@ -96,6 +104,7 @@ type Scanner struct {
 	id         identity.Identity
 	sink       CheckpointSink
 	jobSink    JobEventSink
+	lineSink   LineSink
 	tmSink     TaskManagerSink
 	window     time.Duration
 	maxBuckets int
@@ -179,6 +188,9 @@ func New(o Options) (*Scanner, error) {
 	}
 	if js, ok := s.sink.(JobEventSink); ok {
 		s.jobSink = js
+	}
+	if ls, ok := s.sink.(LineSink); ok {
+		s.lineSink = ls
 	}
 	for _, c := range []prometheus.Collector{s.throttles, s.unrecogniz} {
 		if err := o.Registerer.Register(c); err != nil {
@@ -482,6 +494,7 @@ func (s *Scanner) onLifecycle(t time.Time, lc *Lifecycle, component string, even
 		}
 		return
 	}
+	s.observeLine(t, lc)
 	switch lc.Kind {
 	case KindTriggered:
 		tt := lc.TriggerTime
@@ -507,6 +520,36 @@ func (s *Scanner) onLifecycle(t time.Time, lc *Lifecycle, component string, even
 			s.jobSink.ObserveLogGlobalFailure(lc.Message, lc.ToleranceExceeded, t)
 		}
 	}
+}
+
+// observeLine hands a checkpoint's lifecycle line to the line sink.
+func (s *Scanner) observeLine(t time.Time, lc *Lifecycle) {
+	if s.lineSink == nil || lc.CheckpointID < 0 {
+		return
+	}
+	var line checkpointwatch.LogLine
+	task := ""
+	switch lc.Kind {
+	case KindTriggered:
+		line = checkpointwatch.LogTriggered
+		if !lc.TriggerTime.IsZero() {
+			t = lc.TriggerTime
+		}
+	case KindCompleted:
+		line = checkpointwatch.LogCompleted
+	case KindDeclined:
+		line, task = checkpointwatch.LogDeclined, lc.Task
+		if lc.Location != "" {
+			task += " at " + lc.Location
+		}
+	case KindExpired:
+		line = checkpointwatch.LogExpired
+	case KindFailed, KindDiscarded:
+		line = checkpointwatch.LogFailed
+	default:
+		return
+	}
+	s.lineSink.ObserveLogLine(lc.JobID, lc.CheckpointID, line, t, task, lc.Message)
 }
 
 func (s *Scanner) onFailure(t time.Time, lc *Lifecycle, component string, eventThrottled bool) {

@@ -28,6 +28,7 @@ type recSink struct {
 	marks     []string
 	states    []string
 	global    []string
+	lines     []string
 }
 
 type recFailure struct {
@@ -59,6 +60,11 @@ func (r *recSink) ObserveLogFailed(jobID string, cpID int64, _ time.Time, reason
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.failed = append(r.failed, recFailure{jobID, cpID, reason, message, throttled})
+}
+func (r *recSink) ObserveLogLine(jobID string, cpID int64, line checkpointwatch.LogLine, _ time.Time, task, message string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, fmt.Sprintf("%d %s %q %q", cpID, line, task, message))
 }
 func (r *recSink) MarkThrottled(jobID string, cpID int64) {
 	r.mu.Lock()
@@ -239,6 +245,17 @@ func TestScannerLifecycleAndAttribution(t *testing.T) {
 	}
 	if got := h.s.LastFailure("j1"); got != "Checkpoint expired before completing." {
 		t.Errorf("LastFailure = %q", got)
+	}
+	// Every lifecycle line, counted or not, for the traces' span events.
+	wantLines := []string{
+		`1 triggered "" ""`, `1 completed "" ""`,
+		`2 declined "t at tm" "Asynchronous task checkpoint failed."`,
+		`2 failed "" "Asynchronous task checkpoint failed."`,
+		`3 expired "" "Checkpoint expired before completing."`,
+		`4 expired "" "Checkpoint expired before completing."`,
+	}
+	if fmt.Sprint(s.lines) != fmt.Sprint(wantLines) {
+		t.Errorf("lines\n got %q\nwant %q", s.lines, wantLines)
 	}
 }
 

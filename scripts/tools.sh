@@ -127,6 +127,46 @@ step_otelcol_filelog() {
 	stamp otelcol-filelog "$version"
 }
 
+# The OpenTelemetry Collector that receives the agent's checkpoint traces in
+# the tests: the OTLP receiver (gRPC and HTTP) and the file exporter, whose
+# JSON lines the tests read back. Built beside otelcol-filelog, under its own
+# name (about 3 minutes).
+FILE_EXPORTER_VERSION=${FILE_EXPORTER_VERSION:-v0.165.0}
+step_otelcol() {
+	local version=$OTELCOL_BUILDER_VERSION+file-$FILE_EXPORTER_VERSION
+	stamped otelcol-otlp "$version" && return 0
+	go_tool builder go.opentelemetry.io/collector/cmd/builder "$OTELCOL_BUILDER_VERSION"
+	local dir=$CACHE/build/otelcol-otlp
+	rm -rf "$dir" && mkdir -p "$dir"
+	cat >"$dir/manifest.yaml" <<-EOF
+		dist:
+		  name: otelcol-otlp
+		  description: OpenTelemetry Collector with the OTLP receiver and the file exporter (flink-agent traces tests)
+		  output_path: $dir/out
+		receivers:
+		  - gomod: go.opentelemetry.io/collector/receiver/otlpreceiver $OTELCOL_BUILDER_VERSION
+		exporters:
+		  - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter $FILE_EXPORTER_VERSION
+		  - gomod: go.opentelemetry.io/collector/exporter/debugexporter $OTELCOL_BUILDER_VERSION
+		providers:
+		  - gomod: go.opentelemetry.io/collector/confmap/provider/fileprovider v1.71.0
+		  - gomod: go.opentelemetry.io/collector/confmap/provider/envprovider v1.71.0
+	EOF
+	log "building otelcol-otlp (collector builder $OTELCOL_BUILDER_VERSION, otlpreceiver, fileexporter $FILE_EXPORTER_VERSION; about 4 minutes)"
+	# The builder's own `go mod tidy` fails: the file exporter's tests import
+	# an encoding extension the module proxy does not serve. So the builder
+	# only writes the sources; go.mod requires the manifest's modules and
+	# `tidy -e` resolves everything the binary needs, past that test import.
+	(cd "$dir" && "$BIN/builder" --config manifest.yaml --skip-get-modules --skip-compilation)
+	local requires=(-require=go.opentelemetry.io/collector/otelcol@"$OTELCOL_BUILDER_VERSION")
+	requires+=($(awk '$2 == "gomod:" { print "-require=" $3 "@" $4 }' "$dir/manifest.yaml"))
+	(cd "$dir/out" && go mod init otelcol-otlp >/dev/null 2>&1 && go mod edit "${requires[@]}" &&
+		{ GOFLAGS=-mod=mod go mod tidy -e -compat=1.25 >/dev/null 2>&1 || true; })
+	(cd "$dir/out" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$BIN/otelcol-otlp.tmp" .)
+	mv "$BIN/otelcol-otlp.tmp" "$BIN/otelcol-otlp"
+	stamp otelcol-otlp "$version"
+}
+
 # Prometheus, promtool, Alertmanager and amtool are built from their Go
 # modules: newer than Debian's packages (Prometheus 3.x, not 2.42), no root,
 # no daemon installed, nothing running that a test did not start. The test
@@ -349,7 +389,7 @@ step_flinkk8s() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(golangci statsd helm promtools flink job loki etcd kube crds flinkk8s)
+[ ${#steps[@]} -gt 0 ] || steps=(golangci statsd helm promtools flink job loki otelcol etcd kube crds flinkk8s)
 case $FLINK_VERSIONS in
 test | all) FLINK_VERSIONS=$(flink_versions "$FLINK_VERSIONS") ;;
 esac
