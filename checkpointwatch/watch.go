@@ -558,6 +558,9 @@ func (w *Watch) baseline(j *job, hist []Checkpoint, s Snapshot) {
 		}
 		if r.status == StatusUnknown {
 			r.status, r.savepoint, r.at = cp.Status, cp.Savepoint, terminalTime(cp)
+		} else if !r.restSeen {
+			// The log counted it before this first scrape.
+			w.emit(CheckpointConfirmed{Job: j.ref(), Checkpoint: cp})
 		}
 		r.restSeen = true
 		if cp.Status == Completed {
@@ -658,7 +661,12 @@ func (w *Watch) advance(j *job, hist []Checkpoint, s Snapshot, minID int64, o Ob
 		}
 		if r != nil && r.status != StatusUnknown {
 			r.restSeen = true // the log counted it first
-			w.emit(CheckpointConfirmed{Job: j.ref(), Checkpoint: cp, DetailsWanted: request(cp, DetailsSampled, d)})
+			why := DetailsSampled
+			if cp.Status == Failed && failedBudget > 0 && d != DetailNone {
+				failedBudget-- // as if REST had seen it first
+				why = DetailsFailed
+			}
+			w.emit(CheckpointConfirmed{Job: j.ref(), Checkpoint: cp, DetailsWanted: request(cp, why, d)})
 			continue
 		}
 		if cp.Status == Completed {

@@ -610,7 +610,7 @@ func TestConfirmedAndLoggedLines(t *testing.T) {
 	rest.StateSize = 4242
 	wanted := w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 2, Completed: 1, Failed: 1}, History: append([]cw.Checkpoint{rest}, history(1, 1)...)},
 		cw.ObserveOptions{Details: true, Sample: sample})
-	if len(seen) != 1 || seen[0].ID != 2 || len(wanted) != 1 || wanted[0].Why != cw.DetailsSampled || !wanted[0].Subtasks {
+	if len(seen) != 1 || seen[0].ID != 2 || len(wanted) != 1 || wanted[0].Why != cw.DetailsFailed || !wanted[0].Subtasks {
 		t.Fatalf("sampler saw %v, wanted %+v", seen, wanted)
 	}
 	var lines []string

@@ -226,24 +226,53 @@ const subtaskVertices = 2
 // scrape, after every job was observed, outside the watch's lock: a slow
 // answer holds up this scrape only, never the log reader. New failures'
 // and slow checkpoints' details are always read; the ones only a sink
-// sampled, and subtask details, take turns for Options.DetailBudget, the
-// checkpoints whose subtasks are wanted (failed, slow) first.
+// sampled, and subtask details, share Options.DetailBudget in this order:
+// the details of checkpoints whose subtasks are wanted (failed, slow), the
+// subtasks of their first vertex, the other sampled details, the subtasks
+// of their second vertex.
 func (s *scrape) fetchDetails() {
-	sort.SliceStable(s.wanted, func(a, b int) bool { return s.wanted[a].req.Subtasks && !s.wanted[b].req.Subtasks })
 	budget := s.c.opts.DetailBudget
-	for _, w := range s.wanted {
-		if w.req.Why == checkpointwatch.DetailsSampled {
-			if budget <= 0 {
-				s.c.watch.Emit(checkpointwatch.CheckpointDetails{Job: w.req.Job, CheckpointID: w.req.Checkpoint.ID,
-					Why: w.req.Why, Err: errDetailBudget})
+	spend := func() bool {
+		if budget <= 0 {
+			return false
+		}
+		budget--
+		return true
+	}
+	got := make([]checkpointwatch.CheckpointDetails, len(s.wanted))
+	fetch := func(subtasks bool) {
+		for i, w := range s.wanted {
+			if w.req.Subtasks != subtasks {
 				continue
 			}
-			budget--
+			if w.req.Why == checkpointwatch.DetailsSampled && !spend() {
+				got[i] = checkpointwatch.CheckpointDetails{Job: w.req.Job, CheckpointID: w.req.Checkpoint.ID,
+					Why: w.req.Why, Err: errDetailBudget}
+				continue
+			}
+			got[i] = s.details(w.req, w.js)
 		}
-		d := s.details(w.req, w.js)
-		if w.req.Subtasks && d.Err == nil {
-			budget = s.subtasks(&d, budget)
+	}
+	orders := make([][]int, len(s.wanted))
+	round := func(r int) {
+		for i, w := range s.wanted {
+			if w.req.Subtasks && got[i].Err == nil {
+				if orders[i] == nil {
+					orders[i] = subtaskOrder(got[i].Tasks)
+				}
+				if r < len(orders[i]) && spend() {
+					s.subtasks(&got[i], orders[i][r])
+				}
+			}
 		}
+	}
+	fetch(true)
+	round(0)
+	fetch(false)
+	for r := 1; r < subtaskVertices; r++ {
+		round(r)
+	}
+	for _, d := range got {
 		s.c.watch.Emit(d)
 	}
 	s.wanted = nil
@@ -356,40 +385,37 @@ func summarizeDetails(tasks []checkpointwatch.TaskDetails) string {
 	return fmt.Sprintf("slowest vertex: %s (%s)", slow.Vertex, slow.Duration.String())
 }
 
-// subtasks reads the subtask details of the checkpoint's vertices that did
-// not acknowledge, then of the slowest, at most subtaskVertices of them while
-// budget lasts, and returns what is left of the budget.
-func (s *scrape) subtasks(d *checkpointwatch.CheckpointDetails, budget int) int {
-	order := make([]int, len(d.Tasks))
+// subtaskOrder is the order in which a checkpoint's vertices' subtasks are
+// worth reading: the vertices that did not acknowledge, then the slowest.
+func subtaskOrder(tasks []checkpointwatch.TaskDetails) []int {
+	order := make([]int, len(tasks))
 	for i := range order {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool {
-		ta, tb := &d.Tasks[order[a]], &d.Tasks[order[b]]
+		ta, tb := &tasks[order[a]], &tasks[order[b]]
 		if pa, pb := ta.Acknowledged < ta.Subtasks, tb.Acknowledged < tb.Subtasks; pa != pb {
 			return pa
 		}
 		return ta.Duration > tb.Duration
 	})
-	base := "/jobs/" + d.Job.ID + "/checkpoints/details/" + strconv.FormatInt(d.CheckpointID, 10) + "/subtasks/"
-	for _, i := range order[:min(subtaskVertices, len(order))] {
-		if budget <= 0 {
-			break
+	return order
+}
+
+// subtasks reads the subtask details of the checkpoint's i-th vertex.
+func (s *scrape) subtasks(d *checkpointwatch.CheckpointDetails, i int) {
+	t := &d.Tasks[i]
+	var b subtasksBody
+	path := "/jobs/" + d.Job.ID + "/checkpoints/details/" + strconv.FormatInt(d.CheckpointID, 10) + "/subtasks/" + t.VertexID
+	if err := s.c.c.get(s.ctx, routeCPSubtasks, path, &b); err != nil {
+		if !errors.Is(err, errNotFound) {
+			s.fail(err)
 		}
-		budget--
-		t := &d.Tasks[i]
-		var b subtasksBody
-		if err := s.c.c.get(s.ctx, routeCPSubtasks, base+t.VertexID, &b); err != nil {
-			if !errors.Is(err, errNotFound) {
-				s.fail(err)
-			}
-			s.c.log.Debug("checkpoint subtask details unavailable", "job_id", d.Job.ID, "checkpoint_id", d.CheckpointID,
-				"vertex", t.Vertex, "err", err)
-			continue
-		}
-		t.SubtaskDetails = subtasksOf(&b)
+		s.c.log.Debug("checkpoint subtask details unavailable", "job_id", d.Job.ID, "checkpoint_id", d.CheckpointID,
+			"vertex", t.Vertex, "err", err)
+		return
 	}
-	return budget
+	t.SubtaskDetails = subtasksOf(&b)
 }
 
 func subtasksOf(b *subtasksBody) []checkpointwatch.SubtaskDetails {

@@ -22,9 +22,9 @@ func (r *detailsRecorder) Handle(ev checkpointwatch.Event) {
 
 // A scrape that sees 2 new failures and 8 new completions, all sampled
 // (failures with their subtasks): the failures' details are read as
-// without traces, their slowest vertices' subtasks and the completions'
-// details share DetailBudget, subtasks first; what does not fit is
-// answered with an error, never fetched.
+// without traces; their first vertices' subtasks, the completions' details
+// and then their second vertices' subtasks share DetailBudget; what does not
+// fit is answered with an error, never fetched.
 func TestSampledDetailsWithinBudget(t *testing.T) {
 	dir := filepath.Join("testdata", "flink-1.20.0")
 	for _, tc := range []struct {
@@ -32,8 +32,12 @@ func TestSampledDetailsWithinBudget(t *testing.T) {
 		budget                int
 		details, subtasks, ok int
 	}{
-		{"budget 4", 4, 2, 4, 2},
-		{"budget 7", 7, 2 + 3, 4, 5},
+		// The failures' details (free), their first vertex's subtasks, two
+		// completions' details.
+		{"budget 4", 4, 2 + 2, 2, 4},
+		{"budget 7", 7, 2 + 5, 2, 7},
+		// Everything: then the failures' second vertex too.
+		{"budget 12", 12, 2 + 8, 4, 10},
 		{"no budget", 0, 2, 0, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,11 +3,16 @@ package testbed
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // GatherValue returns the value of the first series of family name whose
@@ -41,6 +46,34 @@ func GatherValue(g prometheus.Gatherer, name string, labels ...string) (float64,
 		}
 	}
 	return -1, nil
+}
+
+// ScrapeGatherer reads a running process's /metrics at url, as Prometheus
+// would, as a Gatherer for GatherValue; each Gather is one scrape, bounded
+// by timeout.
+func ScrapeGatherer(url string, timeout time.Duration) prometheus.Gatherer {
+	client := &http.Client{Timeout: timeout}
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		mfs, err := parser.TextToMetricFamilies(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]*dto.MetricFamily, 0, len(mfs))
+		for _, mf := range mfs {
+			out = append(out, mf)
+		}
+		sort.Slice(out, func(a, b int) bool { return out[a].GetName() < out[b].GetName() })
+		return out, nil
+	})
 }
 
 // SyncBuffer is a log destination safe for concurrent writers.

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -22,7 +23,7 @@ type options struct {
 
 type flagValues struct {
 	restURL, positions, lokiURL, dogstatsd, listen, level, format, pagerdutyKey string
-	webConfig, telemetryPath                                                    string
+	webConfig, telemetryPath, otlpEndpoint                                      string
 	scrapeInterval, shutdownTimeout                                             time.Duration
 	logPaths                                                                    stringList
 }
@@ -60,6 +61,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&v.lokiURL, "loki.url", d.Loki.URL, "Loki base URL, e.g. http://loki:3100; empty disables shipping [loki.url]")
 	fs.StringVar(&v.dogstatsd, "dogstatsd.address", d.DogStatsD.Address, "DogStatsD host:port or unix:///path; empty disables [dogstatsd.address]")
 	fs.StringVar(&v.pagerdutyKey, "pagerduty.routing-key-file", d.PagerDuty.RoutingKeyFile, "file holding a PagerDuty Events API v2 routing key; set to page directly [pagerduty.routing_key_file]")
+	fs.StringVar(&v.otlpEndpoint, "traces.otlp-endpoint", d.Traces.OTLPEndpoint, "OTLP receiver for checkpoint traces, http(s)://host:port; empty: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, else off [traces.otlp_endpoint]")
 	fs.StringVar(&v.listen, "web.listen-address", d.Web.ListenAddress, "address for /metrics, /healthz, /readyz [web.listen_address]")
 	fs.StringVar(&v.webConfig, "web.config.file", d.Web.ConfigFile, "exporter-toolkit web configuration file: TLS, and basic auth except for /healthz and /readyz [web.config_file]")
 	fs.StringVar(&v.telemetryPath, "web.telemetry-path", d.Web.TelemetryPath, "path of the metrics endpoint [web.telemetry_path]")
@@ -115,6 +117,7 @@ func (o *options) load() (config.Config, error) {
 		"web.config.file":            func() { cfg.Web.ConfigFile = v.webConfig },
 		"web.telemetry-path":         func() { cfg.Web.TelemetryPath = v.telemetryPath },
 		"pagerduty.routing-key-file": func() { cfg.PagerDuty.RoutingKeyFile = v.pagerdutyKey },
+		"traces.otlp-endpoint":       func() { cfg.Traces.OTLPEndpoint = v.otlpEndpoint },
 		"log.level":                  func() { cfg.Log.Level = v.level },
 		"log.format":                 func() { cfg.Log.Format = v.format },
 		"shutdown.timeout":           func() { cfg.Shutdown.Timeout = config.Duration(v.shutdownTimeout) },
@@ -124,6 +127,8 @@ func (o *options) load() (config.Config, error) {
 			f()
 		}
 	}
+	// The standard OTEL_* variables fill what the file and flags left unset.
+	cfg.ResolveEnv(os.LookupEnv)
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}

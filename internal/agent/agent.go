@@ -171,6 +171,7 @@ func RegisterMetrics(reg prometheus.Registerer) error {
 	cfg.Logs.PositionsFile = filepath.Join(dir, "positions.json")
 	cfg.Loki.URL = "http://127.0.0.1:3100" // built, never contacted
 	cfg.DogStatsD.Address = ""
+	cfg.Traces.OTLPEndpoint = "http://127.0.0.1:4318" // built, never contacted
 	cfg.PagerDuty.RoutingKeyFile = filepath.Join(dir, "routing-key")
 	if err := os.WriteFile(cfg.PagerDuty.RoutingKeyFile, []byte("R0UT1NGKEY0000000000000000000000"), 0o600); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -8,6 +9,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors/version"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	cw "github.com/flink-agent/flink-agent/checkpointwatch"
 
 	"github.com/flink-agent/flink-agent/collector"
 	"github.com/flink-agent/flink-agent/internal/config"
@@ -15,7 +20,9 @@ import (
 	"github.com/flink-agent/flink-agent/internal/httpclient"
 	"github.com/flink-agent/flink-agent/internal/identity"
 	"github.com/flink-agent/flink-agent/internal/logevent"
+	"github.com/flink-agent/flink-agent/internal/otlp"
 	"github.com/flink-agent/flink-agent/internal/sink"
+	"github.com/flink-agent/flink-agent/internal/sink/tracesink"
 	"github.com/flink-agent/flink-agent/logscan"
 	"github.com/flink-agent/flink-agent/operatorlog"
 	"github.com/flink-agent/flink-agent/pager"
@@ -44,11 +51,25 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 	var readyOnce sync.Once
 	ready := func() { readyOnce.Do(st.setReady) }
 
+	// Checkpoint traces: one more sink of the watch, and the details it
+	// samples are fetched by the collector.
+	var extra []cw.Sink
+	var sample func(cw.JobRef, cw.Checkpoint) cw.Detail
+	if cfg.Traces.Enabled() {
+		ts, err := buildTraces(cfg, d, id, wreg, a)
+		if err != nil {
+			return nil, err
+		}
+		extra, sample = append(extra, ts), ts.Sample
+	}
+
 	// The watch is fed by the REST scrape and by the JobManager's log lines;
-	// its events go to the Prometheus, DogStatsD and Datadog event sinks.
+	// its events go to the Prometheus, DogStatsD and Datadog event sinks
+	// (and traces).
 	watch, err := sink.Watch(sink.Options{
 		Registerer: wreg, Statsd: sd, Identity: id, Logger: log.With("part", "checkpointwatch"),
 		StuckRatio: cfg.Flink.StuckRatio, NameGrace: cfg.Flink.JobNameGrace.D(), NoREST: cfg.Flink.RestURL == "",
+		Extra: extra,
 	})
 	if err != nil {
 		return nil, err
@@ -58,8 +79,9 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 		col, err := collector.New(collector.Options{
 			Flink: cfg.Flink, Registerer: wreg, Statsd: sd,
 			Logger: log.With("part", "collector"), Watch: watch,
-			OnScrape:  func(bool) { ready() },
-			UserAgent: "flink-agent/" + d.Version,
+			OnScrape:      func(bool) { ready() },
+			UserAgent:     "flink-agent/" + d.Version,
+			SampleDetails: sample, DetailBudget: cfg.Traces.MaxDetailRequestsPerScrape,
 		})
 		if err != nil {
 			return nil, err
@@ -139,6 +161,59 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 		a.add("pager", pg.Run)
 	}
 	return a, nil
+}
+
+// buildTraces builds the OTLP exporter and the traces sink, and adds the
+// component that runs them: on shutdown it exports what ended and flushes
+// the queue within the drain time.
+func buildTraces(cfg config.Config, d Deps, id identity.Identity, reg prometheus.Registerer, a *assembled) (*tracesink.Sink, error) {
+	t := cfg.Traces
+	log := d.Logger.With("part", "traces")
+	// A checkpoint the log saw end waits for REST's view (and the details
+	// the collector fetches) this long; without REST, nothing will come.
+	wait := 2*cfg.Flink.ScrapeInterval.D() + cfg.Flink.ScrapeTimeout.D()
+	if cfg.Flink.RestURL == "" {
+		wait = time.Second
+	}
+	var ts *tracesink.Sink
+	tp, err := otlp.New(otlp.Options{
+		Traces: t, Identity: id, Version: d.Version, IDGenerator: tracesink.IDGenerator(),
+		Registerer: reg, Logger: log, UserAgent: "flink-agent/" + d.Version,
+		OnExported: func(spans []sdktrace.ReadOnlySpan) { ts.Exported(spans) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	ts, err = tracesink.New(tracesink.Options{
+		Tracer:      tp.Tracer("github.com/flink-agent/flink-agent/internal/sink/tracesink", trace.WithInstrumentationVersion(d.Version)),
+		SampleRatio: t.SampleRatio, SlowRatio: t.SlowRatio, SlowestSubtasks: t.SlowestSubtasks,
+		StateFile: tracesState(cfg.Logs), Wait: wait, Registerer: reg, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("exporting checkpoint traces", "protocol", t.Protocol(), "endpoint", t.URL(), "sample_ratio", t.SampleRatio)
+	a.add("traces", func(ctx context.Context) error {
+		err := ts.Run(ctx)
+		sctx, cancel := context.WithTimeout(context.Background(), drainTimeout(cfg.Shutdown.Timeout.D()))
+		defer cancel()
+		if serr := tp.Shutdown(sctx); serr != nil {
+			log.Debug("traces shutdown", "err", serr)
+		}
+		ts.Save()
+		return err
+	})
+	return ts, nil
+}
+
+// tracesState is where the exported checkpoint ids are kept: beside the log
+// positions, which decide what the log replays after a restart. Without log
+// files nothing is replayed, and nothing needs keeping.
+func tracesState(l config.Logs) string {
+	if len(l.Paths) == 0 || l.PositionsFile == "" {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(l.PositionsFile), "traces-exported.json")
 }
 
 // drainTimeout leaves a second of the shutdown budget for saving positions

@@ -15,6 +15,7 @@ type Config struct {
 	Loki      Loki      `yaml:"loki"`
 	DogStatsD DogStatsD `yaml:"dogstatsd"`
 	PagerDuty PagerDuty `yaml:"pagerduty"`
+	Traces    Traces    `yaml:"traces"`
 	Web       Web       `yaml:"web"`
 	Log       Log       `yaml:"log"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
@@ -223,6 +224,7 @@ func Default() Config {
 			ThrottleSustained:   Duration(5 * time.Minute),
 			RunbookBaseURL:      "https://github.com/flink-agent/flink-agent/blob/main/docs/runbooks/",
 		},
+		Traces:   defaultTraces(),
 		Web:      Web{ListenAddress: ":9250", TelemetryPath: "/metrics"},
 		Log:      Log{Level: "info", Format: "logfmt"},
 		Shutdown: Shutdown{Timeout: Duration(20 * time.Second)},

@@ -59,6 +59,10 @@ var badConfigs = map[string]string{
 	"stuck-ratio-nan.yaml":               `line 2: flink.stuck_ratio: must be in (0, 1], got NaN`,
 	"stuck-ratio-range.yaml":             `line 2: flink.stuck_ratio: must be in (0, 1], got 1.5`,
 	"tls-cert-without-key.yaml":          `line 3: flink.tls: cert_file and key_file must be set together`,
+	"traces-endpoint.yaml":               `line 2: traces.otlp_endpoint: invalid URL "collector:4317" (want http:// or https:// with a host)`,
+	"traces-header-twice.yaml":           `line 5: traces.header_files: header "X-Honeycomb-Team" is in traces.headers too`,
+	"traces-protocol.yaml":               `line 2: traces.otlp_protocol: must be one of grpc, http/protobuf, got "http/json"`,
+	"traces-sample-ratio.yaml":           `line 2: traces.sample_ratio: must be in [0, 1], got 1.5`,
 	"unknown-key.yaml":                   `line 2: flink.rest_urll: unknown key (valid: rest_url, scrape_interval, scrape_timeout, scrape_concurrency, max_response_bytes, tls, basic_auth, bearer_token_file, proxy_url, stuck_ratio, config_lint_interval, job_name_grace)`,
 	"job-name-grace-negative.yaml":       `line 2: flink.job_name_grace: must not be negative (0: two scrape intervals)`,
 }

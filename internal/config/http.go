@@ -22,6 +22,13 @@ func (l Loki) HTTPClientConfig() promconfig.HTTPClientConfig {
 	return clientConfig(l.TLS, l.BasicAuth, l.BearerTokenFile, l.ProxyURL)
 }
 
+// HTTPClientConfig maps the traces section's TLS keys onto
+// prometheus/common's HTTPClientConfig: the OTLP/HTTP client, and the TLS
+// configuration of the gRPC one. Headers are the exporter's own.
+func (t Traces) HTTPClientConfig() promconfig.HTTPClientConfig {
+	return clientConfig(t.TLS, BasicAuth{}, "", "")
+}
+
 func clientConfig(t TLS, b BasicAuth, bearerFile, proxy string) promconfig.HTTPClientConfig {
 	c := promconfig.DefaultHTTPClientConfig
 	c.TLSConfig = promconfig.TLSConfig{

@@ -56,6 +56,7 @@ func (c *Config) Validate() error {
 		c.shipperBuffer,
 		func() *Error { return dogstatsdAddress("dogstatsd.address", c.DogStatsD.Address) },
 		c.PagerDuty.validate,
+		c.Traces.validate,
 		func() *Error { return listenAddress("web.listen_address", c.Web.ListenAddress) },
 		func() *Error {
 			p := c.Web.TelemetryPath
@@ -180,14 +181,24 @@ func (l *Loki) validate() *Error {
 // replaced.
 func (l *Loki) validateHeaders() *Error {
 	for _, k := range sortedKeys(l.Headers) {
-		switch {
-		case !httpguts.ValidHeaderFieldName(k):
-			return &Error{Key: "loki.headers", Msg: fmt.Sprintf("invalid header name %q", k)}
-		case !httpguts.ValidHeaderFieldValue(l.Headers[k]):
-			return &Error{Key: "loki.headers", Msg: fmt.Sprintf("the value of %s holds a control character (CR, LF, NUL, …)", k)}
-		case slices.Contains(lokiOwnHeaders, http.CanonicalHeaderKey(k)):
+		if e := header("loki.headers", k, l.Headers[k]); e != nil {
+			return e
+		}
+		if slices.Contains(lokiOwnHeaders, http.CanonicalHeaderKey(k)) {
 			return &Error{Key: "loki.headers", Msg: fmt.Sprintf("%s is set by the agent", k)}
 		}
+	}
+	return nil
+}
+
+// header: a header name and value a request can carry (a CR or LF in a
+// value would split it).
+func header(key, name, value string) *Error {
+	switch {
+	case !httpguts.ValidHeaderFieldName(name):
+		return &Error{Key: key, Msg: fmt.Sprintf("invalid header name %q", name)}
+	case !httpguts.ValidHeaderFieldValue(value):
+		return &Error{Key: key, Msg: fmt.Sprintf("the value of %s holds a control character (CR, LF, NUL, …)", name)}
 	}
 	return nil
 }

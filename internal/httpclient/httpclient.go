@@ -1,5 +1,5 @@
-// Package httpclient builds the agent's outbound HTTP clients — Flink REST
-// and Loki — with prometheus/common/config: TLS and mTLS (the client
+// Package httpclient builds the agent's outbound HTTP clients — Flink REST,
+// Loki, OTLP — with prometheus/common/config: TLS and mTLS (the client
 // certificate re-read at each handshake), basic auth and bearer token read
 // from files at each request (a rotated Secret is picked up), proxies.
 package httpclient
@@ -46,6 +46,19 @@ func New(section string, c promconfig.HTTPClientConfig, timeout time.Duration, u
 	}
 	hc.Timeout = timeout
 	return hc, nil
+}
+
+// TLS builds the TLS configuration of a client that is not an
+// http.Client (OTLP over gRPC), checking its files as New does.
+func TLS(section string, c promconfig.HTTPClientConfig) (*tls.Config, error) {
+	if err := checkFiles(section, c); err != nil {
+		return nil, err
+	}
+	t, err := promconfig.NewTLSConfig(&c.TLSConfig)
+	if err != nil {
+		return nil, fmt.Errorf("%s.tls: %w", section, err)
+	}
+	return t, nil
 }
 
 func checkFiles(section string, c promconfig.HTTPClientConfig) error {
