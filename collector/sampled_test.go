@@ -12,7 +12,9 @@ import (
 )
 
 // detailsRecorder keeps the CheckpointDetails the collector sends.
-type detailsRecorder struct{ got []checkpointwatch.CheckpointDetails }
+type detailsRecorder struct {
+	got []checkpointwatch.CheckpointDetails
+}
 
 func (r *detailsRecorder) Handle(ev checkpointwatch.Event) {
 	if d, ok := ev.(checkpointwatch.CheckpointDetails); ok {

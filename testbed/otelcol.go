@@ -68,7 +68,10 @@ func StartOtelCol(ctx context.Context, dir string) (*OtelCol, error) {
 	if c.httpPort, err = FreePort(); err != nil {
 		return nil, err
 	}
-	return c, c.Start(ctx)
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Start starts the collector again after Stop, on the same ports, writing
