@@ -165,6 +165,7 @@ func TestCheckpointTraces(t *testing.T) {
 	// ids of the last export batch).
 	must(t, copyFiles(crash, filepath.Dir(positions)))
 	restGate := newLateREST(t, fl.RESTURL(), 3*time.Second)
+	startCounts, _ := fl.Checkpoints(ctx, jobID)
 	b := startTracesAgent(ctx, t, tracesAgent{
 		restURL: restGate.URL, logDir: fl.LogDir, positions: positions, lokiURL: tapSrv.URL,
 		endpoint: col.HTTPURL(), protocol: config.ProtocolHTTP, phase: "B",
@@ -178,7 +179,8 @@ func TestCheckpointTraces(t *testing.T) {
 	must(t, fl.ClearFaults())
 	time.Sleep(6 * time.Second)
 	skipped := b.value(t, "flink_agent_checkpoint_traces_total", "result", "already_exported")
-	economy := restEconomy(t, b)
+	endCounts, _ := fl.Checkpoints(ctx, jobID)
+	economy := restEconomy(t, b, endCounts.Completed-startCounts.Completed, endCounts.Failed-startCounts.Failed)
 	b.stop(t)
 	if skipped == 0 {
 		t.Errorf("agent B replayed the JobManager log but found no checkpoint exported before: the test did not exercise the restart")
@@ -262,21 +264,30 @@ func (a *tracesAgent) stop(t *testing.T) {
 	}
 }
 
-// restEconomy describes the REST requests agent b made for checkpoint
-// details against the checkpoints it counted, and checks that sampling
-// kept them well under one per checkpoint.
-func restEconomy(t *testing.T, b *tracesAgent) string {
+// restEconomy describes the REST requests agent b made, for checkpoint
+// details among them, while Flink finished completed and failed
+// checkpoints, and checks that sampling kept the details well under one
+// per checkpoint.
+func restEconomy(t *testing.T, b *tracesAgent, completed, failed int64) string {
 	t.Helper()
-	completed := b.value(t, "flink_checkpoints_total", "status", "completed")
-	failed := b.value(t, "flink_checkpoints_total", "status", "failed")
+	mfs, err := b.metrics.Gather()
+	must(t, err)
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "flink_rest_requests_total" {
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
 	details := max(0, b.value(t, "flink_rest_requests_total", "endpoint", "/jobs/:jobid/checkpoints/details/:checkpointid"))
 	subtasks := max(0, b.value(t, "flink_rest_requests_total", "endpoint", "/jobs/:jobid/checkpoints/details/:checkpointid/subtasks/:vertexid"))
 	scrapes := b.value(t, "flink_rest_requests_total", "endpoint", "/jobs/overview")
-	if details > failed+completed/2 {
-		t.Errorf("%v details requests for %v failed and %v completed checkpoints: sampling at 0.1 should read far fewer", details, failed, completed)
+	if details > float64(failed)+float64(completed)/2 {
+		t.Errorf("%v details requests for %d failed and %d completed checkpoints: sampling at 0.1 should read far fewer", details, failed, completed)
 	}
-	return fmt.Sprintf("REST economy: %v scrapes, %v completed and %v failed checkpoints, %v details and %v subtask requests",
-		scrapes, completed, failed, details, subtasks)
+	return fmt.Sprintf("%v scrapes made %v REST requests while Flink completed %d and failed %d checkpoints; among them %v details and %v subtask requests",
+		scrapes, total, completed, failed, details, subtasks)
 }
 
 // checkTraces compares what the collector received with Flink's history.
