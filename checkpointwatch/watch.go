@@ -105,9 +105,13 @@ type Job struct {
 // ObserveOptions qualify one REST observation.
 type ObserveOptions struct {
 	// Baseline marks the agent's first successful scrape: what Flink already
-	// shows is the starting point, not news. Jobs first seen later are
-	// counted from their first checkpoint.
-	Baseline bool
+	// shows is the starting point, not news — except checkpoints that ended
+	// after BaselineSince (when set: the agent's start), which ended while
+	// the agent started or REST did not answer yet, and which the log may
+	// not have read yet either. Jobs first seen later are counted from their
+	// first checkpoint.
+	Baseline      bool
+	BaselineSince time.Time
 	// Details: the caller can fetch checkpoint details. ObserveREST then
 	// asks for those of new failed checkpoints and of slow ones
 	// (rate-limited), at most maxDetailsPerScrape per job and scrape.
@@ -491,7 +495,11 @@ func (w *Watch) ObserveREST(jb Job, s Snapshot, o ObserveOptions) []DetailsReque
 
 	var wanted []DetailsRequest
 	if first && o.Baseline || rebaseline {
-		w.baseline(j, hist, s)
+		var since time.Time
+		if !rebaseline {
+			since = o.BaselineSince
+		}
+		w.baseline(j, hist, s, since)
 	} else {
 		wanted = w.advance(j, hist, s, minID, o)
 	}
@@ -545,13 +553,27 @@ func (w *Watch) newIncarnation(j *job, start time.Time) {
 }
 
 // baseline adopts what Flink shows at the agent's first scrape without
-// counting it, except for the gauges that describe the present.
-func (w *Watch) baseline(j *job, hist []Checkpoint, s Snapshot) {
+// counting it, except for the gauges that describe the present, and for
+// checkpoints that ended after since (non-zero): those are counted. A
+// restarted agent's log replay counts what ended before the first scrape,
+// but a checkpoint ending in the instant before it would otherwise be
+// adopted before its log line is read, and counted by nobody (the line
+// finds it decided).
+func (w *Watch) baseline(j *job, hist []Checkpoint, s Snapshot, since time.Time) {
 	for _, cp := range hist {
 		if cp.Status != Completed && cp.Status != Failed {
 			continue
 		}
 		r := j.records[cp.ID]
+		if !since.IsZero() && (r == nil || r.status == StatusUnknown) && terminalTime(cp).After(since) {
+			if cp.Status == Completed {
+				w.complete(j, cp, SourceREST, false)
+			} else {
+				reason, counted := Classify(cp.FailureMessage)
+				w.fail(j, cp, reason, counted, false, false, SourceREST)
+			}
+			continue
+		}
 		if r == nil {
 			r = &record{}
 			j.records[cp.ID] = r

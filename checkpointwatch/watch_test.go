@@ -108,6 +108,27 @@ func TestBaselineThenNewCompletionsCountedOnce(t *testing.T) {
 	f.expect(60, "flink_checkpoint_timeout_seconds", "job_name", "orders")
 }
 
+// TestBaselineSinceCountsWhatEndedMeanwhile: a restarted agent's first
+// scrape adopts what ended before the agent started (the log replay counts
+// those it reads), but counts a checkpoint that ended after it and before
+// the scrape — its log line, read later, counts nothing again. Without
+// that, a checkpoint ending in the instant before the first scrape was
+// counted by nobody.
+func TestBaselineSinceCountsWhatEndedMeanwhile(t *testing.T) {
+	f := newFixture(t)
+	completedOf := []string{"job_name", "orders", "kind", "checkpoint", "status", "completed"}
+	started := t0.Add(3500 * time.Millisecond) // between 3 (ends 3.1 s) and 4 (ends 4.1 s)
+	h := append([]cw.Checkpoint{failed(5, t0.Add(5*time.Second), "Checkpoint expired before completing.")}, history(1, 4)...)
+	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 5, Completed: 4, Failed: 1}, History: h},
+		cw.ObserveOptions{Baseline: true, BaselineSince: started})
+	f.expect(1, total, completedOf...)
+	f.expect(1, total, "job_name", "orders", "kind", "checkpoint", "status", "failed")
+	f.w.ObserveLogCompleted(jobA.ID, 4, t0.Add(4100*time.Millisecond), 1004, 100*time.Millisecond)
+	f.w.ObserveLogFailed(jobA.ID, 5, t0.Add(6*time.Second), "", "Checkpoint expired before completing.", false)
+	f.expect(1, total, completedOf...)
+	f.expect(1, total, "job_name", "orders", "kind", "checkpoint", "status", "failed")
+}
+
 func TestMoreCompletionsThanHistoryCountedFromCounts(t *testing.T) {
 	f := newFixture(t)
 	f.w.ObserveREST(jobA, cw.Snapshot{Counts: cw.Counts{Total: 10, Completed: 10}, History: history(1, 10)}, cw.ObserveOptions{Baseline: true})

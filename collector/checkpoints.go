@@ -197,7 +197,7 @@ func (s *scrape) checkpoints(j *jobOverview, js *jobState, details bool) (int64,
 		cp.Status = checkpointwatch.Completed
 		snap.LatestCompleted = &cp
 	}
-	o := checkpointwatch.ObserveOptions{Baseline: js.preexisting, Details: details, Sample: s.c.opts.SampleDetails}
+	o := checkpointwatch.ObserveOptions{Baseline: js.preexisting, BaselineSince: s.c.started, Details: details, Sample: s.c.opts.SampleDetails}
 	wanted := s.c.watch.ObserveREST(checkpointwatch.Job{ID: j.ID, Name: j.Name, Start: epochMillis(j.Start)}, snap, o)
 	s.mu.Lock()
 	for _, req := range wanted {

@@ -71,6 +71,7 @@ type Collector struct {
 
 	scrapeMu    sync.Mutex // one scrape at a time
 	hadSuccess  bool       // a scrape succeeded before: later jobs are news
+	started     time.Time  // checkpoints that ended later are news at the first scrape too
 	failing     *condition.Warning
 	jobs        map[string]*jobState // by job id
 	names       map[string]bool      // job names with series last scrape
@@ -113,7 +114,8 @@ func New(opts Options) (*Collector, error) {
 		return nil, err
 	}
 	c := &Collector{
-		opts: opts, log: opts.Logger, sd: opts.Statsd, c: cl,
+		started: time.Now(),
+		opts:    opts, log: opts.Logger, sd: opts.Statsd, c: cl,
 		watch:      opts.Watch,
 		jobs:       map[string]*jobState{},
 		names:      map[string]bool{},
