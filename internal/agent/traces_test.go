@@ -143,9 +143,11 @@ func TestCheckpointTraces(t *testing.T) {
 	must(t, col.Start(ctx))
 	t.Logf("collector down %s: %d /metrics scrapes, slowest %s; %v checkpoints counted meanwhile, Flink completed %v",
 		outageEnd.Sub(outageStart).Round(time.Second), scrapes, worst.Round(time.Millisecond), completedDuring, flinkDuring)
-	// The agent's count trails Flink's by the scrape at either end at most.
-	if worst > 2*time.Second || flinkDuring < 10 || completedDuring < flinkDuring-2 || completedDuring > flinkDuring+2 {
-		t.Errorf("during the outage: slowest /metrics %s, %v checkpoints counted, Flink completed %v; want < 2s and the same count ±2",
+	// The agent counts from the log within a second; Flink's REST counts
+	// are cached for up to 3 s (web.refresh-interval): at 1 s checkpoints
+	// the two may differ by that much at either end, never by a stall.
+	if worst > 2*time.Second || flinkDuring < 10 || completedDuring < flinkDuring-4 || completedDuring > flinkDuring+4 {
+		t.Errorf("during the outage: slowest /metrics %s, %v checkpoints counted, Flink completed %v; want < 2s and the same count ±4",
 			worst, completedDuring, flinkDuring)
 	}
 	// The retried exports get through: nothing is left waiting.
