@@ -113,7 +113,12 @@ func TestPushRetries(t *testing.T) {
 	opts.Registerer = reg
 	writeEvents(t, filepath.Join(dir, "a.log"), 50)
 	r := start(t, opts)
-	eventually(t, 15*time.Second, "50 entries", func() bool { _, _, n := fl.snapshot(); return n == 50 })
+	// Loki holds the entries before the sender has read its answer: wait
+	// for the sender's count of the success too.
+	eventually(t, 15*time.Second, "50 entries acknowledged", func() bool {
+		_, _, n := fl.snapshot()
+		return n == 50 && testutil.ToFloat64(r.s.m.sent) == 50
+	})
 	reqs, times, _ := fl.snapshot()
 	if len(reqs) != 4 {
 		t.Fatalf("%d requests, want 4 (3 failures, 1 success)", len(reqs))
