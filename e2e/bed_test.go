@@ -298,7 +298,10 @@ func (b *bed) submitJobs(t *testing.T, ctx context.Context) {
 			cfg[k] = v
 		}
 		j := &job{Name: "e2e-" + s.role, Control: filepath.Join(b.dir, "control", s.role), Timeout: s.timeout}
-		if s.role == "stalled" {
+		// The stalled job reads nothing for most of the run, and its late
+		// records stop with it: the slow job drops late records too, so
+		// the late-records metrics change while the agents watch.
+		if s.role == "stalled" || s.role == "slow" {
 			if err := os.MkdirAll(j.Control, 0o755); err != nil {
 				t.Fatal(err)
 			}
