@@ -7,6 +7,7 @@
 #
 #   BASE=<git ref>   also runs the agent built from that commit (before/after)
 #   PROFILE=<dir>    CPU and allocation profiles of the TaskManager sidecar
+#   SMAPS=<dir>      each process's /proc/<pid>/smaps at the end of the load
 #   RATE, LOAD, IDLE, LATENCY  override the defaults (2000, 45s, 10s, 15s)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +27,7 @@ if [ -n "${BASE:-}" ]; then
 	args+=(--baseline "$BIN/flink-agent-base")
 fi
 [ -z "${PROFILE:-}" ] || args+=(--profile "$PROFILE")
+[ -z "${SMAPS:-}" ] || args+=(--smaps "$SMAPS")
 go build -o "$BIN/benchfootprint" ./shipper/internal/cmd/benchfootprint
 "$BIN/benchfootprint" --agent "$BIN/flink-agent" --otelcol "$CACHE/bin/otelcol-filelog" --promtail "$CACHE/bin/promtail" \
 	--rate "${RATE:-2000}" --load "${LOAD:-45s}" --idle "${IDLE:-10s}" --latency "${LATENCY:-15s}" "${args[@]}"

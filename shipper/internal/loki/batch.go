@@ -60,17 +60,35 @@ func (c *streamClock) stamp(ts int64) int64 {
 }
 
 // Batch is what one push request carries. Each entry is written in the
-// protobuf wire format as it is added, into its stream's buffer: the
-// line is copied once, and encoding the request is framing the streams.
-// Its marks say how far each file is acknowledged when Loki takes it.
+// protobuf wire format as it is added, into its stream's buffer (the line
+// is copied once), and every full snappyChunk of a stream's entries is
+// compressed right away (encoder.fold): a batch holds its entries
+// compressed, a quarter of their size for Flink's logs, plus less than a
+// chunk of each stream not yet compressed. Encoding the request is then
+// framing the streams. Its marks say how far each file is acknowledged
+// when Loki takes it.
 type Batch struct {
 	marks   []positions.Mark
 	streams []*Stream
-	sbuf    [][]byte // per stream: its encoded entries (field 2 of StreamAdapter); nil once handed off
-	body    []byte   // the compressed request, from the handoff on
-	bytes   int64    // taken from the budget
-	lines   int      // line bytes, compared with loki.batch_bytes
-	first   int64    // read time of the first entry (lag)
+	ents    *entryBufs // nil once handed off
+	body    []byte     // the compressed request, from the handoff on
+	bytes   int64      // taken from the budget
+	lines   int        // line bytes, compared with loki.batch_bytes
+	first   int64      // read time of the first entry (lag)
+}
+
+// entryBufs are a batch's entries, per stream (index as Batch.streams).
+// They pass from each batch handed off to the next one (Batcher.spare).
+type entryBufs struct {
+	raw [][]byte // encoded entries not compressed yet (field 2 of StreamAdapter)
+	z   [][]byte // snappy elements of the entries compressed so far
+	n   []int    // encoded bytes of all its entries, compressed or not
+}
+
+func (e *entryBufs) reset() {
+	for i := range e.raw {
+		e.raw[i], e.z[i], e.n[i] = e.raw[i][:0], e.z[i][:0], 0
+	}
 }
 
 func (b *Batch) reset() {
@@ -78,25 +96,18 @@ func (b *Batch) reset() {
 	b.marks = b.marks[:0]
 	clear(b.streams)
 	b.streams = b.streams[:0]
-	for i := range b.sbuf {
-		b.sbuf[i] = b.sbuf[i][:0]
+	if b.ents != nil {
+		b.ents.reset()
 	}
 	b.body = b.body[:0]
 	b.bytes, b.lines, b.first = 0, 0, 0
 }
 
-// used is the bytes of the batch's encoded entries.
-func (b *Batch) used() int {
-	n := 0
-	for i := range b.streams {
-		n += len(b.sbuf[i])
-	}
-	return n
-}
-
 // shrink drops buffers (emptied by reset) larger than limit bytes.
 func (b *Batch) shrink(limit int) {
-	shrinkBufs(b.sbuf, limit)
+	if b.ents != nil {
+		b.ents.shrink(limit)
+	}
 	if cap(b.marks)*int(unsafe.Sizeof(positions.Mark{})) > limit {
 		b.marks = nil
 	}
@@ -105,10 +116,13 @@ func (b *Batch) shrink(limit int) {
 	}
 }
 
-func shrinkBufs(bufs [][]byte, limit int) {
-	for i := range bufs {
-		if cap(bufs[i]) > limit {
-			bufs[i] = nil
+func (e *entryBufs) shrink(limit int) {
+	for i := range e.raw {
+		if cap(e.raw[i]) > limit {
+			e.raw[i] = nil
+		}
+		if cap(e.z[i]) > limit {
+			e.z[i] = nil
 		}
 	}
 }
@@ -120,18 +134,23 @@ func (b *Batch) stream(st *Stream) int {
 		}
 	}
 	b.streams = append(b.streams, st)
-	if len(b.sbuf) < len(b.streams) {
-		b.sbuf = append(b.sbuf, nil)
+	if b.ents == nil {
+		b.ents = &entryBufs{}
 	}
-	si := len(b.streams) - 1
-	b.sbuf[si] = append(b.sbuf[si][:0], make([]byte, streamHeaderRoom(st))...)
-	return si
+	if e := b.ents; len(e.raw) < len(b.streams) {
+		e.raw, e.z, e.n = append(e.raw, nil), append(e.z, nil), append(e.n, 0)
+	}
+	return len(b.streams) - 1
 }
 
-// add appends one entry to st's stream.
-func (b *Batch) add(st *Stream, ts int64, line []byte, m *Meta, mark positions.Mark) {
+// add appends one entry to st's stream and returns the stream's index.
+func (b *Batch) add(st *Stream, ts int64, line []byte, m *Meta, mark positions.Mark) int {
 	si := b.stream(st)
-	b.sbuf[si] = appendEntry(b.sbuf[si], ts, line, m)
+	e := b.ents
+	n := len(e.raw[si])
+	e.raw[si] = appendEntry(e.raw[si], ts, line, m)
+	e.n[si] += len(e.raw[si]) - n
 	b.marks = append(b.marks, mark)
 	b.lines += len(line)
+	return si
 }

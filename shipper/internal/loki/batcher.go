@@ -23,7 +23,7 @@ type Batcher struct {
 	// spare is the entry buffers of the batch handed off last: the sender
 	// pushes (and retries) the compressed request, so one set of entry
 	// buffers serves every batch.
-	spare [][]byte
+	spare *entryBufs
 	// wait is called when the budget is spent or the queue is full, and
 	// returns when the reader should try again (after freed has a value,
 	// or whenever it likes: it may do other work meanwhile); an error
@@ -64,11 +64,11 @@ func (b *Batcher) Add(st *Stream, ts int64, line []byte, m *Meta, mark positions
 	}
 	if b.cur == nil {
 		b.cur = b.q.newBatch(now)
-		if b.cur.sbuf == nil {
-			b.cur.sbuf, b.spare = b.spare, nil
+		if b.cur.ents == nil {
+			b.cur.ents, b.spare = b.spare, nil
 		}
 	}
-	b.cur.add(st, ts, line, m, mark)
+	b.enc.fold(b.cur, b.cur.add(st, ts, line, m, mark))
 	b.cur.bytes += need
 	return nil
 }
@@ -104,13 +104,10 @@ func (b *Batcher) handoff() {
 	if cur == nil || len(cur.marks) == 0 {
 		return
 	}
-	b.enc.encode(cur)
-	b.q.noteUsed(cur.used())
-	b.spare, cur.sbuf = cur.sbuf, nil
-	for i := range b.spare {
-		b.spare[i] = b.spare[i][:0]
-	}
-	shrinkBufs(b.spare, b.q.keepLimit())
+	b.q.noteUsed(len(b.enc.encode(cur)))
+	b.spare, cur.ents = cur.ents, nil
+	b.spare.reset()
+	b.spare.shrink(b.q.keepLimit())
 	b.q.push(cur)
 	b.cur = nil
 }

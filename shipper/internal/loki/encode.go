@@ -17,7 +17,7 @@ import (
 // byte-for-byte what push.PushRequest.Marshal produces for the same
 // request (TestEncoderMatchesPush), so Loki cannot tell the difference.
 type encoder struct {
-	pb    []byte // several streams framed
+	hdr   []byte // one stream's header
 	chunk []byte // one compressed chunk (snappyChunk)
 }
 
@@ -155,13 +155,6 @@ func appendMeta(b []byte, name, value string) []byte {
 	return b
 }
 
-// streamHeaderRoom is the room each stream's buffer keeps in front of its
-// entries for the StreamAdapter header (tag, length, labels), so that a
-// batch of one stream, the usual case, is compressed where it lies.
-func streamHeaderRoom(st *Stream) int { return 1 + maxVarint + lenField(len(st.Labels)) }
-
-const maxVarint = 10
-
 // appendStreamHeader appends the StreamAdapter tag, its length and its
 // labels field for a stream whose entries take n bytes.
 func appendStreamHeader(pb []byte, st *Stream, n int) []byte {
@@ -175,62 +168,62 @@ func appendStreamHeader(pb []byte, st *Stream, n int) []byte {
 	return pb
 }
 
-// encode compresses b's push request into b.body and returns it.
-func (e *encoder) encode(b *Batch) []byte {
-	var pb []byte
-	if len(b.streams) == 1 {
-		// The header goes into the room before the entries, right-aligned.
-		st, buf := b.streams[0], b.sbuf[0]
-		room := streamHeaderRoom(st)
-		n := len(buf) - room
-		lf := lenField(len(st.Labels))
-		start := room - (1 + sov(uint64(lf+n)) + lf)
-		appendStreamHeader(buf[start:start], st, n) // in place: fills buf[start:room]
-		pb = buf[start:]
-	} else {
-		total := 0
-		for si, st := range b.streams {
-			n := lenField(len(st.Labels)) + len(b.sbuf[si]) - streamHeaderRoom(st)
-			total += 1 + sov(uint64(n)) + n
-		}
-		if cap(e.pb) < total || cap(e.pb) > 2*total+64<<10 {
-			e.pb = make([]byte, 0, total+total/4)
-		}
-		pb = e.pb[:0]
-		for si, st := range b.streams {
-			entries := b.sbuf[si][streamHeaderRoom(st):]
-			pb = appendStreamHeader(pb, st, len(entries))
-			pb = append(pb, entries...)
-		}
-		e.pb = pb
-	}
-	b.body = e.compress(pb, b.body[:0])
-	return b.body
-}
-
 // snappyChunk is how much of a request is compressed at a time. A snappy
 // block is its decoded length followed by elements whose copies reach
-// back by offset, so the elements of chunks compressed one by one, after
+// back by offset, so the elements of pieces compressed one by one, after
 // one length, are a valid block (the reference implementation works in
-// 64 KiB fragments too). The output then grows with the compressed size
-// (a quarter of the request for Flink's logs) instead of taking the worst
-// case, 117% of the request, for every batch.
+// 64 KiB fragments too). A batch's entries are compressed a chunk at a
+// time as they come (fold) and the request is the stream headers, each
+// compressed alone, around them (encode): memory grows with the
+// compressed size, not with the request.
 const snappyChunk = 64 << 10
 
-// compress appends the snappy block of pb to dst.
-func (e *encoder) compress(pb, dst []byte) []byte {
+// fold compresses the full chunks of stream si's entries not compressed
+// yet, leaving less than a chunk.
+func (e *encoder) fold(b *Batch, si int) {
+	ents := b.ents
+	raw := ents.raw[si]
+	if len(raw) < snappyChunk {
+		return
+	}
+	full := len(raw) - len(raw)%snappyChunk
+	ents.z[si] = e.compress(ents.z[si], raw[:full])
+	ents.raw[si] = raw[:copy(raw, raw[full:])]
+}
+
+// encode writes b's push request, snappy-compressed, into b.body and
+// returns it.
+func (e *encoder) encode(b *Batch) []byte {
+	ents := b.ents
+	total := 0
+	for si, st := range b.streams {
+		n := lenField(len(st.Labels)) + ents.n[si]
+		total += 1 + sov(uint64(n)) + n
+	}
+	out := binary.AppendUvarint(b.body[:0], uint64(total))
+	for si, st := range b.streams {
+		e.hdr = appendStreamHeader(e.hdr[:0], st, ents.n[si])
+		out = e.compress(out, e.hdr)
+		out = append(out, ents.z[si]...)
+		out = e.compress(out, ents.raw[si])
+	}
+	b.body = out
+	return out
+}
+
+// compress appends the snappy elements of p (a block without its length).
+func (e *encoder) compress(dst, p []byte) []byte {
 	if e.chunk == nil {
 		e.chunk = make([]byte, s2.MaxEncodedLen(snappyChunk))
 	}
-	out := binary.AppendUvarint(dst, uint64(len(pb)))
-	for len(pb) > 0 {
-		p := pb[:min(len(pb), snappyChunk)]
-		pb = pb[len(p):]
+	for len(p) > 0 {
+		c := p[:min(len(p), snappyChunk)]
+		p = p[len(c):]
 		// s2's snappy-compatible encoder: Loki decodes it with snappy, and
 		// it takes a quarter less CPU than github.com/golang/snappy here.
-		c := s2.EncodeSnappy(e.chunk, p)
-		_, hn := binary.Uvarint(c)
-		out = append(out, c[hn:]...)
+		z := s2.EncodeSnappy(e.chunk, c)
+		_, hn := binary.Uvarint(z)
+		dst = append(dst, z[hn:]...)
 	}
-	return out
+	return dst
 }

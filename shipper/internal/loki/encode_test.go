@@ -16,7 +16,8 @@ import (
 // TestEncoderMatchesPush checks that the hand-written encoder produces
 // exactly push.PushRequest.Marshal's bytes for the same request, and that
 // push decodes it back: several streams, interleaved entries, empty lines,
-// entries with and without metadata, times before 1970 and with 0 ns.
+// entries with and without metadata, times before 1970 and with 0 ns,
+// compressed a chunk at a time as they come (fold) or all at the end.
 func TestEncoderMatchesPush(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	groups := []*Stream{NewStream(`{filename="a.log", pod="p"}`), NewStream(`{filename="b.log"}`), NewStream(`{component="jobmanager", filename="c.log"}`)}
@@ -63,7 +64,10 @@ func TestEncoderMatchesPush(t *testing.T) {
 				e.name = "orders-enrichment"
 			}
 			ents = append(ents, e)
-			b.add(e.g, e.ts, []byte(e.line), &Meta{Level: e.level, Logger: e.logger, Thread: e.thread, ResourceNamespace: e.ns, ResourceName: e.name}, positions.Mark{})
+			si := b.add(e.g, e.ts, []byte(e.line), &Meta{Level: e.level, Logger: e.logger, Thread: e.thread, ResourceNamespace: e.ns, ResourceName: e.name}, positions.Mark{})
+			if round%2 == 0 {
+				enc.fold(b, si)
+			}
 		}
 		got, err := snappy.Decode(nil, enc.encode(b))
 		if err != nil {
@@ -115,7 +119,9 @@ func TestEncoderMatchesPush(t *testing.T) {
 }
 
 // A request of many chunks (snappyChunk) compresses into one valid snappy
-// block, whose buffer grows with the compressed size, not the worst case.
+// block. While entries are added, a batch holds them compressed plus less
+// than a chunk; its buffers grow with the compressed size, not the worst
+// case.
 func TestEncoderChunks(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	st := NewStream(`{filename="a.log"}`)
@@ -123,7 +129,8 @@ func TestEncoderChunks(t *testing.T) {
 	var enc encoder
 	for _, size := range []int{1, 100, snappyChunk - 7, snappyChunk, 3*snappyChunk + 1, 5 << 20} {
 		b.reset()
-		for len(b.marks) == 0 || b.used() < size {
+		var want []byte // the entries; the decoded request ends with them
+		for len(b.marks) == 0 || len(want) < size {
 			var line []byte
 			if rng.IntN(50) == 0 { // incompressible
 				line = make([]byte, 1+rng.IntN(3000))
@@ -133,9 +140,17 @@ func TestEncoderChunks(t *testing.T) {
 			} else {
 				line = fmt.Appendf(nil, "2024-05-01 12:00:%02d,%03d INFO  org.apache.flink.runtime.taskexecutor.TaskExecutor [] - Event %d", rng.IntN(60), rng.IntN(1000), rng.IntN(1e6))
 			}
-			b.add(st, int64(len(b.marks)), line, &Meta{Level: "info"}, positions.Mark{})
+			want = appendEntry(want, int64(len(b.marks)), line, &Meta{Level: "info"})
+			enc.fold(b, b.add(st, int64(len(b.marks)), line, &Meta{Level: "info"}, positions.Mark{}))
+			if raw := b.ents.raw[0]; len(raw) >= snappyChunk {
+				t.Fatalf("%d bytes: %d not compressed after fold, want less than a chunk", size, len(raw))
+			}
 		}
-		want := b.sbuf[0][streamHeaderRoom(st):] // the entries; the decoded request ends with them
+		if size > snappyChunk {
+			if z := b.ents.z[0]; cap(z) > len(want)/2 {
+				t.Errorf("%d bytes: compressed entries buffer %d bytes for %d compressed, %d encoded", size, cap(z), len(z), len(want))
+			}
+		}
 		body := enc.encode(b)
 		got, err := snappy.Decode(nil, body)
 		if err != nil {

@@ -1,7 +1,7 @@
 package loki
 
 import (
-	"bytes"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -15,26 +15,31 @@ func TestBuffersShrinkAfterBurst(t *testing.T) {
 	q := NewQueue(64 << 20)
 	bt := NewBatcher(q, BatchSettings{MaxLineBytes: 1 << 30, MaxWait: time.Hour}, nil)
 	st := NewStream(`{filename="x.log"}`)
-	line := bytes.Repeat([]byte("x"), 1000)
+	// Random lines: compressed, they stay as big as they are.
+	rng := rand.New(rand.NewPCG(5, 6))
+	line := make([]byte, 1000)
 	// One batch of n lines through the Batcher (handed off compressed)
 	// and the sender's side (acknowledged).
 	batch := func(n int) {
 		for range n {
+			for i := range line {
+				line[i] = byte(rng.Uint32())
+			}
 			if err := bt.Add(st, 1, line, &Meta{}, positions.Mark{}, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
 		bt.handoff()
 		b := q.pop()
-		if len(b.body) == 0 || b.sbuf != nil {
-			t.Fatalf("handed off: %d bytes compressed, entry buffers %v: want the request only", len(b.body), b.sbuf != nil)
+		if len(b.body) == 0 || b.ents != nil {
+			t.Fatalf("handed off: %d bytes compressed, entry buffers %v: want the request only", len(b.body), b.ents != nil)
 		}
 		q.done(b)
 	}
 	capacity := func() int { // the largest buffer kept: entries, pooled bodies
 		n := 0
-		for _, s := range bt.spare {
-			n = max(n, cap(s))
+		for i := range bt.spare.raw {
+			n = max(n, cap(bt.spare.raw[i]), cap(bt.spare.z[i]))
 		}
 		var pooled []*Batch
 		for len(q.pool) > 0 {

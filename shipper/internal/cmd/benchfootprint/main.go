@@ -209,6 +209,18 @@ func otlpBodies(b []byte, fn func([]byte)) error {
 	return walk(b, 0)
 }
 
+// saveSmaps copies p's /proc/<pid>/smaps into dir.
+func saveSmaps(p *proc, dir string) error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", p.cmd.Process.Pid))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, strings.ReplaceAll(p.name, " ", "-")+".smaps"), b, 0o644)
+}
+
 // proc is one shipper process.
 type proc struct {
 	name    string
@@ -401,6 +413,7 @@ service:
 
 type settings struct {
 	agent, baseline, otelcol, promtail, fixtures, profile string
+	smaps                                                 string
 	rate                                                  int
 	idle, load, latency                                   time.Duration
 }
@@ -413,6 +426,7 @@ func main() {
 	flag.StringVar(&s.promtail, "promtail", "", "Promtail binary (optional)")
 	flag.StringVar(&s.fixtures, "fixtures", "collector/testdata/flink-1.20.0", "Flink REST fixtures for the fake JobManager")
 	flag.StringVar(&s.profile, "profile", "", "directory for CPU and allocation profiles of the TaskManager sidecar over the load window (its CPU figure then includes profiling)")
+	flag.StringVar(&s.smaps, "smaps", "", "directory for each process's /proc/<pid>/smaps at the end of the load window (where its RSS goes)")
 	flag.IntVar(&s.rate, "rate", 2000, "events per second")
 	flag.DurationVar(&s.idle, "idle", 10*time.Second, "idle window")
 	flag.DurationVar(&s.load, "load", 45*time.Second, "load window (CPU is measured over it)")
@@ -582,6 +596,11 @@ func run(s settings) error {
 		p.loadCPU = benchpeer.CPU(p.cmd.Process.Pid) - cpu0[i]
 		p.loadMem = benchpeer.MemOf(p.cmd.Process.Pid)
 		p.loadRSS, p.peakRSS = p.loadMem.RSS, p.loadMem.HWM
+		if s.smaps != "" {
+			if err := saveSmaps(p, s.smaps); err != nil {
+				return err
+			}
+		}
 	}
 	profWG.Wait()
 
