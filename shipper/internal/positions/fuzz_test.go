@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/flink-agent/flink-agent/shipper/internal/fingerprint"
 )
 
 // FuzzDecode: any positions file content is refused or read; what is read
-// is written back and read again unchanged.
+// is written back, exactly as encoding/json would write it, and read
+// again unchanged.
 func FuzzDecode(f *testing.F) {
 	w := NewWriter("", 0)
 	f.Add(bytes.Clone(w.encode([]Entry{{Path: "/opt/flink/log/a.log", Dev: 2049, Inode: 131, Fingerprint: fingerprint.Fingerprint{Hash: 0xdeadbeef, N: 1024}, Offset: 77}})[23:]))
@@ -24,6 +26,14 @@ func FuzzDecode(f *testing.F) {
 			if e.Offset < 0 || e.Fingerprint.N < 0 || e.Fingerprint.N > fingerprint.Max {
 				t.Fatalf("accepted %+v", e)
 			}
+		}
+		var fes []fileEntry
+		for _, e := range entries {
+			fes = append(fes, fileEntryOf(e))
+		}
+		at := time.Unix(1764673623, 120000000).UTC()
+		if got, want := appendFile(nil, 7, at, fes), referenceEncode(t, 7, at, fes); !bytes.Equal(got, want) {
+			t.Fatalf("encoded\n%q\nencoding/json:\n%q", got, want)
 		}
 		again, _, err := decode(NewWriter("", 0).encode(entries)[23:])
 		if err != nil || !reflect.DeepEqual(again, entries) {
