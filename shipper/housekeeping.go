@@ -24,14 +24,19 @@ func (s *Shipper) positionsChanged() {
 	}
 }
 
-// housekeeping saves the positions durably every sync period and publishes
-// the lag gauges.
+// housekeeping saves the positions durably every sync period and, when
+// DogStatsD is on, sends the lag every second (Prometheus reads it when it
+// scrapes: without DogStatsD nothing wakes the agent each second).
 func (s *Shipper) housekeeping(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	syncT := time.NewTicker(s.sync)
 	defer syncT.Stop()
-	lagT := time.NewTicker(time.Second)
-	defer lagT.Stop()
+	var lagC <-chan time.Time
+	if s.opts.Statsd.Enabled() {
+		lagT := time.NewTicker(time.Second)
+		defer lagT.Stop()
+		lagC = lagT.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -42,16 +47,18 @@ func (s *Shipper) housekeeping(ctx context.Context, done chan<- struct{}) {
 					s.log.Error("saving positions failed", "err", err)
 				}
 			}
-		case <-lagT.C:
-			var lag float64
-			if s.queue != nil {
-				lag = s.queue.Lag(time.Now())
-			}
-			s.m.lag.Set(lag)
-			s.m.buffered.Set(float64(s.buffered()))
-			s.opts.Statsd.Gauge(dogstatsd.AgentLokiLag, lag)
+		case <-lagC:
+			s.opts.Statsd.Gauge(dogstatsd.AgentLokiLag, s.lag(time.Now()))
 		}
 	}
+}
+
+// lag is the age in seconds of the oldest entry Loki has not acknowledged.
+func (s *Shipper) lag(now time.Time) float64 {
+	if s.queue == nil {
+		return 0
+	}
+	return s.queue.Lag(now)
 }
 
 func (s *Shipper) buffered() int64 {
@@ -63,5 +70,5 @@ func (s *Shipper) buffered() int64 {
 
 // flushMetrics adds the reader's local counts to the metrics.
 func (s *Shipper) flushMetrics() {
-	s.m.flush(s.tail.TakeBytesRead(), s.tail.OpenFiles(), s.buffered())
+	s.m.flush(s.tail.TakeBytesRead(), s.tail.OpenFiles())
 }

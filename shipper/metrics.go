@@ -32,9 +32,12 @@ type metrics struct {
 	sent       prometheus.Counter
 	batches    *prometheus.CounterVec
 	rejected   *prometheus.CounterVec
-	buffered   prometheus.Gauge
-	lag        prometheus.Gauge
-	redactions *prometheus.CounterVec
+	buffered   prometheus.GaugeFunc
+	lag        prometheus.GaugeFunc
+	// batches' children, looked up once: one push a second should not
+	// hash label values.
+	batchOK, batchRetry, batchRejected, batchDropped prometheus.Counter
+	redactions                                       *prometheus.CounterVec
 
 	statsd *dogstatsd.Client // nil: disabled
 	id     identity.Identity
@@ -53,7 +56,9 @@ type excCount struct {
 	tag     string
 }
 
-func newMetrics(reg prometheus.Registerer, sd *dogstatsd.Client, id identity.Identity) (*metrics, error) {
+// newMetrics registers the shipper's metrics; lag and buffered are read
+// when they are collected (a ticker would wake the agent every second).
+func newMetrics(reg prometheus.Registerer, sd *dogstatsd.Client, id identity.Identity, lag, buffered func() float64) (*metrics, error) {
 	m := &metrics{
 		lines: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flink_log_lines_total",
@@ -87,14 +92,14 @@ func newMetrics(reg prometheus.Registerer, sd *dogstatsd.Client, id identity.Ide
 			Name: "flink_agent_loki_entries_rejected_total",
 			Help: "Log entries Loki rejected permanently (400), by reason.",
 		}, []string{"reason"}),
-		buffered: prometheus.NewGauge(prometheus.GaugeOpts{
+		buffered: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "flink_agent_loki_buffered_bytes",
 			Help: "Bytes of log entries held in memory until Loki acknowledges them (bounded by logs.max_buffer_bytes).",
-		}),
-		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+		}, buffered),
+		lag: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "flink_agent_loki_lag_seconds",
 			Help: "Age of the oldest log entry read but not yet acknowledged by Loki (0 when none).",
-		}),
+		}, lag),
 		redactions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flink_agent_redactions_total",
 			Help: "Secrets removed from log events before shipping, by rule.",
@@ -109,9 +114,8 @@ func newMetrics(reg prometheus.Registerer, sd *dogstatsd.Client, id identity.Ide
 			return nil, err
 		}
 	}
-	for _, r := range []string{resultSuccess, resultRetry, resultRejected, resultDropped} {
-		m.batches.WithLabelValues(r)
-	}
+	m.batchOK, m.batchRetry = m.batches.WithLabelValues(resultSuccess), m.batches.WithLabelValues(resultRetry)
+	m.batchRejected, m.batchDropped = m.batches.WithLabelValues(resultRejected), m.batches.WithLabelValues(resultDropped)
 	for _, r := range []string{tail.ReasonNotRegular, tail.ReasonOutside, tail.ReasonUnreadable} {
 		m.refused.WithLabelValues(r)
 	}
@@ -173,7 +177,7 @@ func (m *metrics) countException(comp int, class []byte) {
 }
 
 // flush adds the reader's counts to the metrics.
-func (m *metrics) flush(tailBytes int64, openFiles int, buffered int64) {
+func (m *metrics) flush(tailBytes int64, openFiles int) {
 	if tailBytes > 0 {
 		m.tailBytes.Add(float64(tailBytes))
 	}
@@ -209,27 +213,26 @@ func (m *metrics) flush(tailBytes int64, openFiles int, buffered int64) {
 		}
 	}
 	m.tailFiles.Set(float64(openFiles))
-	m.buffered.Set(float64(buffered))
 }
 
 // The sender's outcomes (loki.Observer).
 
 func (m *metrics) Delivered(n int) {
-	m.batches.WithLabelValues(resultSuccess).Inc()
+	m.batchOK.Inc()
 	m.sent.Add(float64(n))
 }
 
-func (m *metrics) Retrying(string) { m.batches.WithLabelValues(resultRetry).Inc() }
+func (m *metrics) Retrying(string) { m.batchRetry.Inc() }
 
 func (m *metrics) Rejected(reason string, rejected, n int) {
-	m.batches.WithLabelValues(resultRejected).Inc()
+	m.batchRejected.Inc()
 	m.rejected.WithLabelValues(reason).Add(float64(rejected))
 	m.sent.Add(float64(n - rejected))
 	m.statsd.Count(dogstatsd.AgentLokiEntriesRejected, int64(rejected), dogstatsd.Tag("reason", reason))
 }
 
 func (m *metrics) Dropped(n int) {
-	m.batches.WithLabelValues(resultDropped).Inc()
+	m.batchDropped.Inc()
 	m.rejected.WithLabelValues("retries_exhausted").Add(float64(n))
 	m.statsd.Count(dogstatsd.AgentLokiEntriesRejected, int64(n), dogstatsd.Tag("reason", "retries_exhausted"))
 }

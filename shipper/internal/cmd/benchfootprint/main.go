@@ -229,7 +229,8 @@ type proc struct {
 	metrics string // flink-agent's /metrics URL
 
 	idleCPU, loadCPU time.Duration
-	idleRSS, loadRSS int64 // KiB
+	loadSched        time.Duration // the load's CPU from schedstat (benchpeer.SchedCPU)
+	idleRSS, loadRSS int64         // KiB
 	peakRSS          int64
 	loadMem          benchpeer.Memory // RSS split into anonymous and file pages
 }
@@ -586,14 +587,17 @@ func run(s settings) error {
 		profWG.Add(1)
 		go func() { defer profWG.Done(); profile(procs[0].metrics, s.profile, s.load) }()
 	}
+	sched0 := make([]time.Duration, len(procs))
 	for i, p := range procs {
 		cpu0[i] = benchpeer.CPU(p.cmd.Process.Pid)
+		sched0[i] = benchpeer.SchedCPU(p.cmd.Process.Pid)
 	}
 	t0 := time.Now()
 	time.Sleep(s.load)
 	loadWall := time.Since(t0)
 	for i, p := range procs {
 		p.loadCPU = benchpeer.CPU(p.cmd.Process.Pid) - cpu0[i]
+		p.loadSched = benchpeer.SchedCPU(p.cmd.Process.Pid) - sched0[i]
 		p.loadMem = benchpeer.MemOf(p.cmd.Process.Pid)
 		p.loadRSS, p.peakRSS = p.loadMem.RSS, p.loadMem.HWM
 		if s.smaps != "" {
@@ -761,15 +765,15 @@ func report(s settings, procs []*proc, events int64, wall time.Duration, cpLat [
 		fmt.Printf("load average at the end: %s", b)
 	}
 	fmt.Println()
-	fmt.Printf("%-18s %10s %10s %10s %10s %10s %10s %10s %10s %9s %9s %9s\n", "", "idle CPU", "idle RSS", "CPU", "RSS", "anon", "file", "peak RSS", "received", "dups", "p50 push", "p99 push")
+	fmt.Printf("%-18s %10s %10s %10s %10s %10s %10s %10s %10s %10s %9s %9s %9s\n", "", "idle CPU", "idle RSS", "CPU", "sched CPU", "RSS", "anon", "file", "peak RSS", "received", "dups", "p50 push", "p99 push")
 	for _, p := range procs {
 		u, d, _ := p.rc.counts()
 		p.rc.mu.Lock()
 		lat := p.rc.lat
 		p.rc.mu.Unlock()
-		fmt.Printf("%-18s %9.3f%% %6.1f MiB %9.3f%% %6.1f MiB %6.1f MiB %6.1f MiB %6.1f MiB %10d %9d %8.0fms %8.0fms\n", p.name,
+		fmt.Printf("%-18s %9.3f%% %6.1f MiB %9.3f%% %9.3f%% %6.1f MiB %6.1f MiB %6.1f MiB %6.1f MiB %10d %9d %8.0fms %8.0fms\n", p.name,
 			100*p.idleCPU.Seconds()/s.idle.Seconds(), float64(p.idleRSS)/1024,
-			100*p.loadCPU.Seconds()/wall.Seconds(), float64(p.loadRSS)/1024,
+			100*p.loadCPU.Seconds()/wall.Seconds(), 100*p.loadSched.Seconds()/wall.Seconds(), float64(p.loadRSS)/1024,
 			float64(p.loadMem.Anon)/1024, float64(p.loadMem.File)/1024, float64(p.peakRSS)/1024,
 			u, d, ms(quantile(lat, 0.5)), ms(quantile(lat, 0.99)))
 	}
@@ -779,7 +783,8 @@ func report(s settings, procs []*proc, events int64, wall time.Duration, cpLat [
 	fmt.Println()
 	for _, p := range procs[1:] {
 		if p.loadCPU > 0 && tm.loadCPU > 0 {
-			fmt.Printf("flink-agent TM / %-16s CPU %.3fx, RSS %.2fx\n", p.name+":", tm.loadCPU.Seconds()/p.loadCPU.Seconds(), float64(tm.loadRSS)/float64(p.loadRSS))
+			fmt.Printf("flink-agent TM / %-16s CPU %.3fx (schedstat %.3fx), RSS %.2fx\n", p.name+":", tm.loadCPU.Seconds()/p.loadCPU.Seconds(),
+				tm.loadSched.Seconds()/p.loadSched.Seconds(), float64(tm.loadRSS)/float64(p.loadRSS))
 		}
 	}
 }
