@@ -9,6 +9,9 @@ import (
 
 // acked saves the positions after the sender acknowledged a batch.
 func (s *Shipper) acked() {
+	if s.opts.OnFirstAck != nil {
+		s.firstAck.Do(s.opts.OnFirstAck)
+	}
 	if s.saver == nil {
 		return
 	}

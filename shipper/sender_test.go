@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,6 +112,13 @@ func TestPushRetries(t *testing.T) {
 	opts.Loki.URL = srv.URL
 	reg := prometheus.NewRegistry()
 	opts.Registerer = reg
+	var firstAcks atomic.Int32 // OnFirstAck: once, after the success only
+	opts.OnFirstAck = func() {
+		if _, _, n := fl.snapshot(); n != 50 {
+			t.Errorf("OnFirstAck before Loki held the batch (%d entries)", n)
+		}
+		firstAcks.Add(1)
+	}
 	writeEvents(t, filepath.Join(dir, "a.log"), 50)
 	r := start(t, opts)
 	// Loki holds the entries before the sender has read its answer: wait
@@ -134,6 +142,11 @@ func TestPushRetries(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(r.s.m.sent); got != 50 {
 		t.Errorf("entries_sent = %v", got)
+	}
+	writeEvents(t, filepath.Join(dir, "b.log"), 10)
+	eventually(t, 15*time.Second, "60 entries acknowledged", func() bool { return testutil.ToFloat64(r.s.m.sent) == 60 })
+	if n := firstAcks.Load(); n != 1 {
+		t.Errorf("OnFirstAck called %d times, want once", n)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,9 @@ type Options struct {
 	DrainTimeout time.Duration
 	// OnFirstPass is called once, after the first discovery and read pass.
 	OnFirstPass func()
+	// OnFirstAck is called once, when Loki first acknowledges a batch:
+	// the first connection and push are behind (start-up has settled).
+	OnFirstAck func()
 	// UserAgent for Loki requests ("flink-agent/<version>").
 	UserAgent string
 	// HTTPClient reaches Loki (TLS, credentials, proxy, timeout: see
@@ -65,13 +69,14 @@ type Options struct {
 
 // Shipper tails files and ships their events.
 type Shipper struct {
-	opts  Options
-	log   *slog.Logger
-	m     *metrics
-	poll  time.Duration // logs.poll_interval
-	idle  time.Duration // logs.multiline.idle_timeout
-	sync  time.Duration // logs.sync_period
-	stall time.Duration // logs.stall_timeout
+	opts     Options
+	log      *slog.Logger
+	m        *metrics
+	poll     time.Duration // logs.poll_interval
+	idle     time.Duration // logs.multiline.idle_timeout
+	sync     time.Duration // logs.sync_period
+	stall    time.Duration // logs.stall_timeout
+	firstAck sync.Once
 	// early: what falls due this soon after a read round is done in it
 	// (half the read cadence), so that scans, batch hand-offs and metric
 	// flushes ride on the rounds instead of waking the agent in between.

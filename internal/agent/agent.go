@@ -106,14 +106,20 @@ func Run(ctx context.Context, cfg config.Config, d Deps) error {
 		st.setReady()
 	}
 	if d.ReleaseStartupPages {
+		// Start-up pages go once the agent is ready, and once more when
+		// Loki first acknowledges a batch: the first connection (dial,
+		// proxy and TLS set-up), metric children created on first use and
+		// the first push run after readiness, and never again.
 		go func() {
-			select {
-			case <-st.readyCh:
-			case <-ctx.Done():
-				return
+			for _, when := range []<-chan struct{}{st.readyCh, a.settled} {
+				select {
+				case <-when:
+				case <-ctx.Done():
+					return
+				}
+				n, err := exepages.Release()
+				log.Debug("start-up pages of the executable released", "mapped_bytes", n, "err", err)
 			}
-			n, err := exepages.Release()
-			log.Debug("start-up pages of the executable released", "mapped_bytes", n, "err", err)
 		}()
 	}
 
@@ -143,7 +149,12 @@ type assembled struct {
 	id         identity.Identity
 	statsd     *dogstatsd.Client
 	components []component
+	// settled is closed when Loki first acknowledges a batch (settle).
+	settled    chan struct{}
+	settleOnce sync.Once
 }
+
+func (a *assembled) settle() { a.settleOnce.Do(func() { close(a.settled) }) }
 
 func (a *assembled) add(name string, run func(context.Context) error) {
 	a.components = append(a.components, component{name: name, run: run})

@@ -44,7 +44,7 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 	if err != nil {
 		return nil, err
 	}
-	a := &assembled{id: id, statsd: sd}
+	a := &assembled{id: id, statsd: sd, settled: make(chan struct{})}
 
 	// Ready once the first scrape or tail pass has happened, whichever
 	// comes first.
@@ -134,6 +134,7 @@ func build(cfg config.Config, d Deps, reg prometheus.Registerer, st *status) (*a
 			Logger: log.With("part", "shipper"), Observers: []logevent.Observer{scan, op},
 			DrainTimeout: drainTimeout(cfg.Shutdown.Timeout.D()),
 			OnFirstPass:  ready,
+			OnFirstAck:   a.settle,
 			UserAgent:    "flink-agent/" + d.Version,
 			HTTPClient:   lokiClient,
 			ReadCadence:  cadence,
