@@ -267,11 +267,18 @@ func (s *Shipper) Run(ctx context.Context) error {
 		}
 		s.firePass()
 		deadline := s.tail.NextScan()
-		if d, ok := s.tail.FlushIdle(now, s.idle); ok && d.Before(deadline) {
-			deadline = d
+		idleAt, idlePending := s.tail.FlushIdle(now, s.idle)
+		if idlePending && idleAt.Before(deadline) {
+			deadline = idleAt
 		}
 		if s.batch != nil {
-			if d, ok := s.batch.Flush(soon); ok && d.Before(deadline) {
+			// Handed off early too, unless an event the idle timeout
+			// completes by the batch's due time still belongs to it.
+			flushAt := soon
+			if due, ok := s.batch.Due(); ok && idlePending && !idleAt.After(due) {
+				flushAt = now
+			}
+			if d, ok := s.batch.Flush(flushAt); ok && d.Before(deadline) {
 				deadline = d
 			}
 		}

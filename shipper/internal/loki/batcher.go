@@ -88,6 +88,15 @@ func (b *Batcher) Flush(now time.Time) (due time.Time, ok bool) {
 	return due, true
 }
 
+// Due is when the current batch is to be handed off (ok false: no batch
+// is pending).
+func (b *Batcher) Due() (time.Time, bool) {
+	if b.cur == nil || len(b.cur.marks) == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, b.cur.first).Add(b.s.MaxWait), true
+}
+
 // Close hands the current batch to the sender and closes the queue: the
 // sender stops once it has pushed (or given up) what is queued.
 func (b *Batcher) Close() {
